@@ -1,0 +1,3 @@
+export * from './builder.ts';
+export * from './generators.ts';
+export * from './random.ts';
