@@ -147,40 +147,43 @@ function valueInfoProto(v: ValueSpec) {
   return { name: v.name, type: { tensorType: { elemType: DATA_TYPE[v.type], shape: shapeProto(v.dims) } } };
 }
 
+type TypedArrayClass = { new (length: number): ArrayBufferView & ArrayLike<unknown> };
+
+const STORAGE: Record<Exclude<ElemType, 'string'>, TypedArrayClass> = {
+  float32: Float32Array,
+  float64: Float64Array,
+  int8: Int8Array,
+  int16: Int16Array,
+  int32: Int32Array,
+  int64: BigInt64Array,
+  uint8: Uint8Array,
+  uint16: Uint16Array,
+  uint32: Uint32Array,
+  uint64: BigUint64Array,
+  bool: Uint8Array,
+};
+
 function littleEndianBytes(type: ElemType, data: TensorData): Uint8Array {
-  const values = Array.from(data as ArrayLike<number | bigint | boolean>);
-  const typed = (() => {
-    switch (type) {
-      case 'float32':
-        return Float32Array.from(values, Number);
-      case 'float64':
-        return Float64Array.from(values, Number);
-      case 'int8':
-        return Int8Array.from(values, Number);
-      case 'int16':
-        return Int16Array.from(values, Number);
-      case 'int32':
-        return Int32Array.from(values, Number);
-      case 'int64':
-        return BigInt64Array.from(values, (v) => BigInt(v));
-      case 'uint8':
-        return Uint8Array.from(values, Number);
-      case 'uint16':
-        return Uint16Array.from(values, Number);
-      case 'uint32':
-        return Uint32Array.from(values, Number);
-      case 'uint64':
-        return BigUint64Array.from(values, (v) => BigInt(v));
-      case 'bool':
-        return Uint8Array.from(values, (v) => (v ? 1 : 0));
-      case 'string':
-        throw new Error('string tensors have no raw byte form');
-    }
-  })();
-  const bytes = new Uint8Array(typed.buffer, typed.byteOffset, typed.byteLength);
-  // TensorProto.raw_data is little-endian; every platform Node runs on here is too, but say so.
+  if (type === 'string') throw new Error('string tensors have no raw byte form');
+  // TensorProto.raw_data is little-endian, as is every host Node runs on here; refuse anything else.
   if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) throw new Error('big-endian hosts are not supported');
-  return bytes;
+  const Storage = STORAGE[type];
+  // Fast path: large weight tensors usually arrive already in their storage type.
+  let typed: ArrayBufferView;
+  if (data instanceof Storage && type !== 'bool') {
+    typed = data;
+  } else {
+    const convert =
+      type === 'bool'
+        ? (v: unknown) => (v ? 1 : 0)
+        : type === 'int64' || type === 'uint64'
+          ? (v: unknown) => BigInt(v as number | bigint)
+          : (v: unknown) => Number(v);
+    const out = new Storage(data.length) as unknown as { [i: number]: unknown } & ArrayBufferView;
+    for (let i = 0; i < data.length; i++) out[i] = convert(data[i]);
+    typed = out;
+  }
+  return new Uint8Array(typed.buffer, typed.byteOffset, typed.byteLength);
 }
 
 function tensorProto(t: TensorSpec) {
