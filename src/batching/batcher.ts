@@ -1,0 +1,264 @@
+import { AppError, unavailable } from '../errors.ts';
+import { concat, sliceRows, type TensorData } from '../models/tensors.ts';
+import { systemClock, type Clock } from './clock.ts';
+
+export type Tensors = Record<string, TensorData>;
+
+export interface BatchResult {
+  outputs: Tensors;
+  /** Time spent waiting in the queue, ms. */
+  queueMs: number;
+  /** Time the batch took to run, ms. */
+  computeMs: number;
+  /** Rows in the batch this request ran in. */
+  batchSize: number;
+}
+
+export interface BatcherOptions {
+  /** Runs one batch: inputs concatenated along the first dimension; outputs must have the same number of rows. */
+  run: (inputs: Tensors) => Promise<Tensors>;
+  maxBatchSize: number;
+  batchDelayMs: number;
+  maxQueueSize: number;
+  /** False for models whose first dimension is fixed: every request runs alone. */
+  batchable: boolean;
+  /** Batches allowed to run at once. */
+  concurrency?: number;
+  clock?: Clock;
+  onQueueDepth?: (depth: number) => void;
+  onBatch?: (rows: number, computeMs: number) => void;
+  /** Called for each request that leaves the queue without running: rejected, expired or cancelled. */
+  onDropped?: (reason: 'timeout' | 'cancelled') => void;
+}
+
+export interface SubmitOptions {
+  /** Absolute deadline on the batcher's clock. */
+  deadline: number;
+  signal?: AbortSignal;
+}
+
+interface Pending {
+  inputs: Tensors;
+  rows: number;
+  key: string;
+  enqueuedAt: number;
+  deadline: number;
+  timer: unknown;
+  signal?: AbortSignal;
+  onAbort?: () => void;
+  resolve: (r: BatchResult) => void;
+  reject: (e: unknown) => void;
+}
+
+/** Rows of a request, and the key of requests that may share a batch (same types and non-batch dims). */
+function describeInputs(inputs: Tensors): { rows: number; key: string } {
+  let rows = -1;
+  const parts: string[] = [];
+  for (const name of Object.keys(inputs).sort()) {
+    const t = inputs[name]!;
+    const first = t.dims[0] ?? 1;
+    if (rows === -1) rows = first;
+    else if (rows !== first) rows = -2;
+    parts.push(`${name}:${t.type}:${t.dims.slice(1).join('x')}`);
+  }
+  return { rows, key: parts.join('|') };
+}
+
+/**
+ * Dynamic batching queue for one model version (Triton's semantics): requests wait at most batchDelayMs
+ * for others; a batch closes at maxBatchSize rows or when the delay ends; requests with different
+ * non-batch shapes never share a batch; each request gets back exactly its own rows.
+ */
+export class Batcher {
+  readonly #o: Required<Omit<BatcherOptions, 'onQueueDepth' | 'onBatch' | 'onDropped'>> & BatcherOptions;
+  readonly #clock: Clock;
+  #queue: Pending[] = [];
+  #running = 0;
+  #timer: unknown = undefined;
+  #timerAt = Infinity;
+  #closed = false;
+  #idleWaiters: (() => void)[] = [];
+
+  constructor(options: BatcherOptions) {
+    this.#o = { concurrency: 1, clock: systemClock, ...options };
+    this.#clock = this.#o.clock;
+  }
+
+  get depth(): number {
+    return this.#queue.length;
+  }
+
+  get running(): number {
+    return this.#running;
+  }
+
+  submit(inputs: Tensors, options: SubmitOptions): Promise<BatchResult> {
+    if (this.#closed) return Promise.reject(unavailable('shutting_down', 'the server is shutting down; retry on another replica'));
+    if (this.#queue.length >= this.#o.maxQueueSize) {
+      return Promise.reject(
+        unavailable('queue_full', `the model's queue is full (MAX_QUEUE_SIZE ${this.#o.maxQueueSize} pending requests); retry later`),
+      );
+    }
+    const now = this.#clock.now();
+    if (options.deadline <= now) return Promise.reject(deadlineError());
+    if (options.signal?.aborted) return Promise.reject(cancelledError());
+    const { rows, key } = describeInputs(inputs);
+    if (this.#o.batchable && rows < 0) {
+      return Promise.reject(new AppError('invalid_request', 400, 'all inputs must have the same first (batch) dimension'));
+    }
+    return new Promise<BatchResult>((resolve, reject) => {
+      const p: Pending = { inputs, rows: Math.max(rows, 1), key, enqueuedAt: now, deadline: options.deadline, timer: undefined, resolve, reject };
+      p.timer = this.#clock.setTimeout(() => this.#drop(p, deadlineError(), 'timeout'), options.deadline - now);
+      if (options.signal) {
+        p.signal = options.signal;
+        p.onAbort = () => this.#drop(p, cancelledError(), 'cancelled');
+        options.signal.addEventListener('abort', p.onAbort, { once: true });
+      }
+      this.#queue.push(p);
+      this.#depthChanged();
+      this.#schedule();
+    });
+  }
+
+  /** Stops accepting requests; the returned promise settles when queued and running batches are done. */
+  drain(): Promise<void> {
+    this.#closed = true;
+    return this.#whenIdle();
+  }
+
+  #whenIdle(): Promise<void> {
+    if (this.#queue.length === 0 && this.#running === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  #depthChanged(): void {
+    this.#o.onQueueDepth?.(this.#queue.length);
+    if (this.#queue.length === 0 && this.#running === 0) {
+      for (const w of this.#idleWaiters.splice(0)) w();
+    }
+  }
+
+  #release(p: Pending): void {
+    this.#clock.clearTimeout(p.timer);
+    if (p.onAbort) p.signal?.removeEventListener('abort', p.onAbort);
+  }
+
+  #drop(p: Pending, error: AppError, reason: 'timeout' | 'cancelled'): void {
+    const i = this.#queue.indexOf(p);
+    if (i === -1) return; // already dispatched
+    this.#queue.splice(i, 1);
+    this.#release(p);
+    this.#o.onDropped?.(reason);
+    p.reject(error);
+    this.#depthChanged();
+    this.#schedule();
+  }
+
+  /** Dispatches every batch that is due and arms the timer for the next one. */
+  #schedule(): void {
+    while (this.#running < this.#o.concurrency && this.#queue.length > 0) {
+      const oldest = this.#queue[0]!;
+      const due = oldest.enqueuedAt + this.#o.batchDelayMs;
+      const now = this.#clock.now();
+      if (now < due && !this.#anyGroupFull()) {
+        this.#armTimer(due);
+        return;
+      }
+      this.#dispatch(this.#takeBatch());
+    }
+    if (this.#queue.length === 0) this.#armTimer(Infinity);
+  }
+
+  #anyGroupFull(): boolean {
+    if (!this.#o.batchable) return true;
+    const rows = new Map<string, number>();
+    for (const p of this.#queue) {
+      const n = (rows.get(p.key) ?? 0) + p.rows;
+      if (n >= this.#o.maxBatchSize) return true;
+      rows.set(p.key, n);
+    }
+    return false;
+  }
+
+  #armTimer(at: number): void {
+    if (at === this.#timerAt) return;
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#timerAt = at;
+    if (at === Infinity) return;
+    this.#timer = this.#clock.setTimeout(() => {
+      this.#timer = undefined;
+      this.#timerAt = Infinity;
+      this.#schedule();
+    }, Math.max(0, at - this.#clock.now()));
+  }
+
+  /** The oldest request, and the requests of its group that fit in one batch, in arrival order. */
+  #takeBatch(): Pending[] {
+    const first = this.#queue[0]!;
+    const batch = [first];
+    let rows = first.rows;
+    if (this.#o.batchable) {
+      for (let i = 1; i < this.#queue.length && rows < this.#o.maxBatchSize; i++) {
+        const p = this.#queue[i]!;
+        if (p.key === first.key && rows + p.rows <= this.#o.maxBatchSize) {
+          batch.push(p);
+          rows += p.rows;
+        }
+      }
+    }
+    this.#queue = this.#queue.filter((p) => !batch.includes(p));
+    return batch;
+  }
+
+  #dispatch(batch: Pending[]): void {
+    const started = this.#clock.now();
+    for (const p of batch) this.#release(p);
+    this.#running++;
+    this.#depthChanged();
+    const names = Object.keys(batch[0]!.inputs);
+    const inputs: Tensors = {};
+    let rows = 0;
+    for (const p of batch) rows += p.rows;
+    let run: Promise<Tensors>;
+    try {
+      for (const name of names) inputs[name] = concat(batch.map((p) => p.inputs[name]!));
+      run = this.#o.run(inputs);
+    } catch (err) {
+      run = Promise.reject(err);
+    }
+    run
+      .then((outputs) => {
+        const computeMs = this.#clock.now() - started;
+        this.#o.onBatch?.(rows, computeMs);
+        let offset = 0;
+        for (const p of batch) {
+          const own: Tensors = {};
+          for (const [name, t] of Object.entries(outputs)) {
+            if (this.#o.batchable && batch.length > 1 && t.dims[0] !== rows) {
+              throw new AppError('internal', 500, `output "${name}" has ${t.dims[0]} rows for a batch of ${rows}`);
+            }
+            own[name] = batch.length === 1 ? t : sliceRows(t, offset, p.rows);
+          }
+          offset += p.rows;
+          p.resolve({ outputs: own, queueMs: started - p.enqueuedAt, computeMs, batchSize: rows });
+        }
+      })
+      .catch((err: unknown) => {
+        for (const p of batch) p.reject(err);
+      })
+      .finally(() => {
+        this.#running--;
+        this.#depthChanged();
+        this.#schedule();
+      });
+  }
+}
+
+export function deadlineError(): AppError {
+  return unavailable('deadline_exceeded', 'the request waited in the queue past its deadline (REQUEST_TIMEOUT_MS or the request timeout) and was not run; retry later');
+}
+
+export function cancelledError(): AppError {
+  return new AppError('cancelled', 499, 'the client closed the connection before its batch ran');
+}

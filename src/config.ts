@@ -1,0 +1,78 @@
+import { z } from 'zod';
+
+const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 };
+
+/** Parses "16mb", "512kb", "1048576" into bytes; undefined when it is not a size. */
+export function parseSize(text: string): number | undefined {
+  const match = /^(\d+)\s*(b|kb|mb|gb)?$/i.exec(text.trim());
+  if (!match) return undefined;
+  return Number(match[1]) * SIZE_UNITS[(match[2] ?? 'b').toLowerCase()]!;
+}
+
+const int = (min: number, max: number, fallback: number) =>
+  z
+    .string()
+    .trim()
+    .regex(/^\d+$/, { message: `an integer from ${min} to ${max}` })
+    .transform(Number)
+    .pipe(z.number().int().min(min, { message: `an integer from ${min} to ${max}` }).max(max, { message: `an integer from ${min} to ${max}` }))
+    .default(fallback);
+
+const port = (fallback: number) => int(0, 65535, fallback);
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const envSchema = z.object({
+  PORT: port(8080),
+  METRICS_PORT: port(9090),
+  HOST: z.string().trim().min(1, { message: 'a host name or IP address' }).default('0.0.0.0'),
+  MODEL_REPOSITORY: z.string().trim().min(1, { message: 'a directory path' }).default('./models'),
+  DEFAULT_MODEL: z.string().trim().min(1, { message: 'a model name' }).optional(),
+  LOG_LEVEL: z.enum(LOG_LEVELS, { message: `one of ${LOG_LEVELS.join(', ')}` }).default('info'),
+  LOG_PRETTY: z.enum(['true', 'false', '1', '0'], { message: 'true or false' }).default('false').transform((v) => v === 'true' || v === '1'),
+  MAX_BATCH_SIZE: int(1, 65536, 32),
+  BATCH_DELAY_MS: int(0, 60_000, 2),
+  MAX_QUEUE_SIZE: int(1, 1_000_000, 1024),
+  REQUEST_TIMEOUT_MS: int(1, 3_600_000, 10_000),
+  BODY_LIMIT: z
+    .string()
+    .trim()
+    .default('16mb')
+    .transform((v, ctx) => {
+      const bytes = parseSize(v);
+      if (bytes === undefined || bytes < 1) {
+        ctx.addIssue({ code: 'custom', message: 'a size such as 16mb, 512kb or 1048576' });
+        return z.NEVER;
+      }
+      return bytes;
+    }),
+  SHUTDOWN_DELAY_MS: int(0, 600_000, 5000),
+  SHUTDOWN_TIMEOUT_MS: int(0, 600_000, 25_000),
+  ORT_INTRA_OP_THREADS: int(1, 256, 1),
+});
+
+export type Config = Readonly<z.output<typeof envSchema>>;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Validates the environment once; the result is frozen. Throws ConfigError with one line per bad variable. */
+export function parseConfig(env: Record<string, string | undefined>): Config {
+  // An empty variable means "not set": Kubernetes and shells often pass VAR= for unset values.
+  const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const result = envSchema.safeParse(present);
+  if (!result.success) {
+    const lines = result.error.issues.map((issue) => {
+      const name = String(issue.path[0] ?? 'environment');
+      return `invalid ${name}=${JSON.stringify(env[name] ?? '')}: expected ${issue.message}`;
+    });
+    throw new ConfigError(lines.join('\n'));
+  }
+  return Object.freeze(result.data);
+}
+
+/** Defaults for tests and embedding: parseConfig({}) with overrides. */
+export function testConfig(overrides: Partial<Record<keyof z.input<typeof envSchema>, string>> = {}): Config {
+  return parseConfig(overrides);
+}

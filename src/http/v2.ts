@@ -1,0 +1,57 @@
+import express, { Router, type Request, type Response } from 'express';
+import type { Model } from '../models/model.ts';
+import { V2_BY_ELEMENT } from '../models/tensors.ts';
+import type { AppDeps } from './deps.ts';
+import { decodeFor, runInference } from './infer.ts';
+import { decodeInputs, encodeResponse, HEADER_LENGTH, parseInferBody, selectOutputs } from './v2-codec.ts';
+
+export const V2_EXTENSIONS = ['binary_tensor_data'];
+
+function metadata(deps: AppDeps, model: Model) {
+  const spec = (s: Model['inputs'][number]) => ({ name: s.name, datatype: V2_BY_ELEMENT[s.type], shape: s.shape });
+  return {
+    name: model.name,
+    versions: deps.repository.versions(model.name).map(String),
+    platform: 'onnxruntime_onnx',
+    inputs: model.inputs.map(spec),
+    outputs: model.outputs.map(spec),
+  };
+}
+
+/** KServe V2 / Open Inference Protocol REST routes, with Triton's binary tensor data extension. */
+export function v2Routes(deps: AppDeps): Router {
+  const router = Router();
+  // V2 clients send no content type: the body is read raw and parsed here.
+  const raw = express.raw({ limit: deps.config.BODY_LIMIT, type: () => true });
+  const model = (req: Request) => {
+    const params = req.params as Record<string, string | undefined>;
+    return deps.repository.resolve(String(params.name), params.version);
+  };
+
+  router.get('/v2', (_req, res) => {
+    res.json({ name: 'meshserve', version: deps.version, extensions: V2_EXTENSIONS });
+  });
+
+  for (const prefix of ['/v2/models/:name', '/v2/models/:name/versions/:version']) {
+    router.get(prefix, (req, res) => {
+      res.json(metadata(deps, model(req)));
+    });
+    router.get(`${prefix}/ready`, (req, res) => {
+      model(req); // 404 for unknown models, 503 while not ready
+      res.json({ name: String((req.params as Record<string, string>).name), ready: true });
+    });
+    router.post(`${prefix}/infer`, raw, async (req: Request, res: Response) => {
+      const m = model(req);
+      const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+      const { request, inputs, selected } = decodeFor(m, () => {
+        const parsed = parseInferBody(body, req.get(HEADER_LENGTH));
+        return { request: parsed.request, inputs: decodeInputs(m, parsed.request, parsed.binary), selected: selectOutputs(m, parsed.request) };
+      });
+      const timeoutUs = request.parameters?.timeout;
+      const outputs = await runInference(deps, res, m, inputs, timeoutUs === undefined ? undefined : timeoutUs / 1000);
+      const encoded = encodeResponse(m, request.id, outputs, selected);
+      res.set(encoded.headers).send(encoded.body);
+    });
+  }
+  return router;
+}

@@ -1,0 +1,116 @@
+import http from 'node:http';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+// Inference latencies from 0.5 ms to 10 s.
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+function batchBuckets(maxBatchSize: number): number[] {
+  const buckets: number[] = [];
+  for (let b = 1; b < maxBatchSize; b *= 2) buckets.push(b);
+  buckets.push(maxBatchSize);
+  return buckets;
+}
+
+export type Outcome = 'success' | 'invalid' | 'rejected' | 'timeout' | 'cancelled' | 'error';
+
+export function createMetrics(options: { maxBatchSize?: number; defaultMetrics?: boolean } = {}) {
+  const registry = new Registry();
+  if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+  const modelLabels = ['model', 'version'] as const;
+  return {
+    registry,
+    httpRequests: new Counter({
+      name: 'meshserve_http_requests_total',
+      help: 'HTTP requests answered, by route pattern and status code.',
+      labelNames: ['method', 'route', 'code'] as const,
+      registers,
+    }),
+    httpDuration: new Histogram({
+      name: 'meshserve_http_request_duration_seconds',
+      help: 'Time from request received to response finished.',
+      labelNames: ['method', 'route', 'code'] as const,
+      buckets: LATENCY_BUCKETS,
+      registers,
+    }),
+    inferenceRequests: new Counter({
+      name: 'meshserve_inference_requests_total',
+      help: 'Inference requests by outcome: success, invalid, rejected (queue full or shutting down), timeout, cancelled (client left), error.',
+      labelNames: ['model', 'version', 'outcome'] as const,
+      registers,
+    }),
+    inferenceDuration: new Histogram({
+      name: 'meshserve_inference_duration_seconds',
+      help: 'Queue plus compute time of one inference request.',
+      labelNames: modelLabels,
+      buckets: LATENCY_BUCKETS,
+      registers,
+    }),
+    queueDuration: new Histogram({
+      name: 'meshserve_inference_queue_duration_seconds',
+      help: 'Time a request waited in the batching queue before its batch ran.',
+      labelNames: modelLabels,
+      buckets: LATENCY_BUCKETS,
+      registers,
+    }),
+    computeDuration: new Histogram({
+      name: 'meshserve_inference_compute_duration_seconds',
+      help: 'Time to run one batch through the model.',
+      labelNames: modelLabels,
+      buckets: LATENCY_BUCKETS,
+      registers,
+    }),
+    batchSize: new Histogram({
+      name: 'meshserve_inference_batch_size',
+      help: 'Rows per batch run.',
+      labelNames: modelLabels,
+      buckets: batchBuckets(options.maxBatchSize ?? 32),
+      registers,
+    }),
+    queueDepth: new Gauge({
+      name: 'meshserve_inference_queue_depth',
+      help: 'Requests waiting in the batching queue.',
+      labelNames: modelLabels,
+      registers,
+    }),
+    queueCapacity: new Gauge({
+      name: 'meshserve_inference_queue_capacity',
+      help: 'Largest number of requests the queue holds before rejecting (MAX_QUEUE_SIZE).',
+      labelNames: modelLabels,
+      registers,
+    }),
+    modelReady: new Gauge({
+      name: 'meshserve_model_ready',
+      help: '1 when the model version is loaded and warmed up, else 0.',
+      labelNames: modelLabels,
+      registers,
+    }),
+    modelLoadDuration: new Gauge({
+      name: 'meshserve_model_load_duration_seconds',
+      help: 'Time taken to load and warm up the model version.',
+      labelNames: modelLabels,
+      registers,
+    }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;
+
+/** A bare HTTP server answering GET /metrics from the given registry. */
+export function createMetricsServer(registry: Registry): http.Server {
+  return http.createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'application/json' }).end('{"error":"only GET /metrics","code":"method_not_allowed"}');
+      return;
+    }
+    if (path !== '/metrics') {
+      res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"metrics are at GET /metrics","code":"not_found"}');
+      return;
+    }
+    registry.metrics().then(
+      (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(req.method === 'HEAD' ? undefined : text),
+      () => res.writeHead(500, { 'content-type': 'application/json' }).end('{"error":"metrics collection failed","code":"internal"}'),
+    );
+  });
+}

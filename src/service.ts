@@ -1,0 +1,52 @@
+import http from 'node:http';
+import type { Logger } from 'pino';
+import { systemClock, type Clock } from './batching/clock.ts';
+import type { Config } from './config.ts';
+import { createApp, type Lifecycle } from './http/app.ts';
+import { createMetrics, createMetricsServer } from './metrics.ts';
+import { ModelRepository } from './models/repository.ts';
+
+export interface ServiceOptions {
+  config: Config;
+  logger: Logger;
+  version: string;
+  clock?: Clock;
+}
+
+/** Keep-alive above the Linkerd proxy's 3 s inbound idle timeout, so the proxy, not us, closes idle connections. */
+export const KEEP_ALIVE_TIMEOUT_MS = 10_000;
+export const HEADERS_TIMEOUT_MS = 15_000;
+
+/** Everything the service is made of, wired but not listening and with models not yet loaded. */
+export function createService(options: ServiceOptions) {
+  const { config, logger, version } = options;
+  const clock = options.clock ?? systemClock;
+  const metrics = createMetrics({ maxBatchSize: config.MAX_BATCH_SIZE });
+  const repository = new ModelRepository({ config, metrics, logger, clock });
+  const lifecycle: Lifecycle = { shuttingDown: false };
+  const app = createApp({ config, repository, metrics, logger, lifecycle, clock, version });
+  const server = http.createServer(
+    {
+      keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+      headersTimeout: HEADERS_TIMEOUT_MS,
+      // Receiving one whole request may not take longer than its inference deadline plus a margin.
+      requestTimeout: config.REQUEST_TIMEOUT_MS + 30_000,
+    },
+    app,
+  );
+  server.maxHeadersCount = 100;
+  const metricsServer = createMetricsServer(metrics.registry);
+  return { app, server, metricsServer, repository, lifecycle, metrics, config, logger };
+}
+
+export type Service = ReturnType<typeof createService>;
+
+export function listen(server: http.Server, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve((server.address() as { port: number }).port);
+    });
+  });
+}
