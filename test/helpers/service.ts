@@ -1,0 +1,72 @@
+// Starts the real service in-process on loopback port 0 with a model repository, for route tests.
+import { Writable } from 'node:stream';
+import type { Clock } from '../../src/batching/clock.ts';
+import { testConfig, type Config } from '../../src/config.ts';
+import { createLogger } from '../../src/logger.ts';
+import { createService, listen, type Service } from '../../src/service.ts';
+import { makeRepository, type RepositoryModel } from './repository.ts';
+
+export interface TestService {
+  service: Service;
+  /** http://127.0.0.1:<port> of the API. */
+  url: string;
+  /** http://127.0.0.1:<port> of the metrics server. */
+  metricsUrl: string;
+  /** Parsed JSON log lines written so far. */
+  logs: Record<string, unknown>[];
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  /** Config variables on top of the test defaults. */
+  env?: Record<string, string>;
+  clock?: Clock;
+  /** Resolve before the models are loaded (to observe readiness during loading). */
+  skipLoad?: boolean;
+}
+
+/** Builds a repository from fixture models, starts the service on 127.0.0.1:0 and loads the models. */
+export async function startService(layout: Record<string, RepositoryModel>, options: StartOptions = {}): Promise<TestService> {
+  const repo = await makeRepository(layout);
+  const logs: Record<string, unknown>[] = [];
+  const destination = new Writable({
+    write(chunk, _enc, cb) {
+      for (const line of String(chunk).split('\n')) if (line.trim()) logs.push(JSON.parse(line));
+      cb();
+    },
+  });
+  const config: Config = testConfig({ MODEL_REPOSITORY: repo.dir, HOST: '127.0.0.1', LOG_LEVEL: 'debug', ...options.env });
+  const logger = createLogger(config, destination);
+  const service = createService({ config, logger, version: '0.0.0-test', clock: options.clock });
+  const port = await listen(service.server, 0, '127.0.0.1');
+  const metricsPort = await listen(service.metricsServer, 0, '127.0.0.1');
+  const close = async () => {
+    service.server.closeAllConnections();
+    await new Promise((r) => service.server.close(r));
+    await new Promise((r) => service.metricsServer.close(r));
+    await service.repository.close();
+    await repo.cleanup();
+  };
+  if (!options.skipLoad) {
+    try {
+      await service.repository.load();
+    } catch (err) {
+      await close();
+      throw err;
+    }
+  }
+  return { service, url: `http://127.0.0.1:${port}`, metricsUrl: `http://127.0.0.1:${metricsPort}`, logs, close };
+}
+
+/** POSTs JSON and returns status, headers and parsed body. */
+export async function postJson(url: string, body: unknown, headers: Record<string, string> = {}) {
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  const text = await res.text();
+  let json: any;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: res.status, headers: res.headers, json, text };
+}
