@@ -74,7 +74,7 @@ export function describeFetchError(err: unknown, url: URL, timeoutMs: number): s
   }
   // fetch refuses a list of reserved ports (1, 9, 25, ...) before connecting.
   if (cause?.message === 'bad port') return `port blocked by fetch (${hostPort(url)}): use another port`;
-  const message = String(cause?.message ?? e?.message ?? err).split('\n')[0];
+  const message = String(cause?.message ?? e?.message ?? err).split('\n')[0] ?? '';
   return code ? `${code}: ${message}` : message;
 }
 
