@@ -22,7 +22,15 @@ export class RuntimeError extends Error {
   override name = 'RuntimeError';
 }
 
-const WORKER_URL = new URL(import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js', import.meta.url);
+const FROM_SOURCE = import.meta.url.endsWith('.ts');
+const WORKER_URL = new URL(FROM_SOURCE ? './worker.ts' : './worker.js', import.meta.url);
+
+/** The built service runs worker.js; tests and tools running the TypeScript sources load worker.ts through tsx. */
+function startWorker(): Worker {
+  if (!FROM_SOURCE) return new Worker(WORKER_URL);
+  const bootstrap = `import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(WORKER_URL.href)}); });`;
+  return new Worker(bootstrap, { eval: true });
+}
 
 /** Main-thread handle on an onnxruntime session living in its own worker thread. */
 export class WorkerSession {
@@ -32,7 +40,7 @@ export class WorkerSession {
   #dead: Error | undefined;
 
   constructor(onExit?: (error: Error) => void) {
-    this.#worker = new Worker(WORKER_URL);
+    this.#worker = startWorker();
     this.#worker.on('message', (msg: WorkerReply) => {
       const p = this.#pending.get(msg.id);
       if (!p) return;
