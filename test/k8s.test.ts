@@ -162,7 +162,8 @@ describe('production overlay: the values of DESIGN.md', () => {
     for (const [name, objects] of Object.entries(renders)) {
       for (const d of ofKind(objects, 'Deployment')) {
         for (const c of d.spec.template.spec.containers) {
-          assert.match(c.image, /^[a-z0-9.-]+(:\d+)?\/[a-z0-9._/-]+(:[A-Za-z0-9._-]+|@sha256:[a-f0-9]{64})$/, `${name}: ${c.image}`);
+          assert.match(c.image, /^[a-z0-9.-]+(:\d+)?\/[a-z0-9._/-]+(:[A-Za-z0-9._-]+)?(@sha256:[a-f0-9]{64})?$/, `${name}: ${c.image}`);
+          assert.match(c.image, /\/[^/]*(:[A-Za-z0-9._-]+|@sha256:[a-f0-9]{64})$/, `${name}: ${c.image} has neither tag nor digest`);
           assert.doesNotMatch(c.image, /:latest$/);
         }
       }
