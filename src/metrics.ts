@@ -15,7 +15,13 @@ export type Outcome = 'success' | 'invalid' | 'rejected' | 'timeout' | 'cancelle
 
 export function createMetrics(options: { maxBatchSize?: number; defaultMetrics?: boolean } = {}) {
   const registry = new Registry();
-  if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
+  if (options.defaultMetrics !== false) {
+    collectDefaultMetrics({ register: registry });
+    // Gauges named *_total break Prometheus naming rules (promtool check metrics); the per-type gauges stay.
+    for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
+      registry.removeSingleMetric(name);
+    }
+  }
   const registers = [registry];
   const modelLabels = ['model', 'version'] as const;
   return {

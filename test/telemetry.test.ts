@@ -1,0 +1,89 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { postJson, startService } from './helpers/service.ts';
+
+test('/ready is 503 with the reason while models load, 200 once they are warmed up', async (t) => {
+  const svc = await startService({ add: { versions: { 1: 'add_one.onnx' } } }, { skipLoad: true });
+  t.after(() => svc.close());
+  const before = await fetch(`${svc.url}/ready`);
+  assert.equal(before.status, 503);
+  assert.deepEqual(await before.json(), { status: 'unavailable', reasons: ['models are loading'] });
+  assert.equal((await fetch(`${svc.url}/healthz`)).status, 200, 'liveness never waits for models');
+  const early = await postJson(`${svc.url}/v1/models/add:predict`, { instances: [[1, 2]] });
+  assert.equal(early.status, 503);
+  assert.equal(early.json.code, 'not_ready');
+  await svc.service.repository.load();
+  assert.equal((await fetch(`${svc.url}/ready`)).status, 200);
+});
+
+test('one JSON log line per request with id, route, status, duration, model, version, batch and trace context; secrets redacted', async (t) => {
+  const svc = await startService({ add: { versions: { 1: 'add_one.onnx' } } });
+  t.after(() => svc.close());
+  await postJson(`${svc.url}/v1/models/add:predict`, { instances: [[1, 2]] }, {
+    'x-request-id': 'req-42',
+    traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+    'l5d-ctx-trace': 'abc',
+    'x-b3-traceid': '80f198ee56343ba864fe8b2a57d3eff7',
+    authorization: 'Bearer secret-token',
+  });
+  const line = svc.logs.find((l) => l.requestId === 'req-42' && l.msg === 'request')!;
+  assert.ok(line, 'a request line with the request id');
+  assert.equal(line.route, '/v1/models/:target');
+  assert.equal(line.status, 200);
+  assert.equal(line.model, 'add');
+  assert.equal(line.version, 1);
+  assert.equal(line.batchSize, 1);
+  assert.equal(typeof line.durationMs, 'number');
+  assert.equal(typeof line.queueMs, 'number');
+  assert.equal(typeof line.computeMs, 'number');
+  assert.deepEqual(line.trace, {
+    traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+    'l5d-ctx-trace': 'abc',
+    'x-b3-traceid': '80f198ee56343ba864fe8b2a57d3eff7',
+  });
+  assert.ok(!JSON.stringify(svc.logs).includes('secret-token'), 'authorization never reaches the logs');
+});
+
+test('a scrape after known traffic counts each outcome and passes promtool check metrics', async (t) => {
+  const svc = await startService(
+    { add: { versions: { 1: 'add_one.onnx' } }, fault: { versions: { 1: 'gather_fault.onnx' } } },
+    { env: { MAX_QUEUE_SIZE: '1' } },
+  );
+  t.after(() => svc.close());
+  for (let i = 0; i < 3; i++) assert.equal((await postJson(`${svc.url}/v1/models/add:predict`, { instances: [[1, 2]] })).status, 200);
+  assert.equal((await postJson(`${svc.url}/v1/models/add:predict`, { instances: [[1, 2, 3]] })).status, 400);
+  assert.equal((await postJson(`${svc.url}/v1/models/fault:predict`, { instances: [[99]] })).status, 500);
+  // Two requests at once against a queue of one: one must be rejected.
+  const burst = await Promise.all([1, 2, 3].map(() => postJson(`${svc.url}/v1/models/add:predict`, { instances: [[1, 2]] })));
+  const rejected = burst.filter((r) => r.status === 503);
+  assert.ok(rejected.length >= 1 && rejected.every((r) => r.json.code === 'queue_full' && r.headers.get('retry-after') === '1'));
+
+  const text = await (await fetch(`${svc.metricsUrl}/metrics`)).text();
+  const value = (pattern: string) => Number(new RegExp(`^${pattern} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+  assert.equal(value('meshserve_inference_requests_total\\{model="add",version="1",outcome="success"\\}'), 3 + burst.length - rejected.length);
+  assert.equal(value('meshserve_inference_requests_total\\{model="add",version="1",outcome="invalid"\\}'), 1);
+  assert.equal(value('meshserve_inference_requests_total\\{model="add",version="1",outcome="rejected"\\}'), rejected.length);
+  assert.equal(value('meshserve_inference_requests_total\\{model="fault",version="1",outcome="error"\\}'), 1);
+  assert.equal(value('meshserve_http_requests_total\\{method="POST",route="/v1/models/:target",code="400"\\}'), 1);
+  assert.equal(value('meshserve_model_ready\\{model="add",version="1"\\}'), 1);
+  assert.equal(value('meshserve_inference_queue_capacity\\{model="add",version="1"\\}'), 1);
+  assert.ok(value('meshserve_inference_batch_size_count\\{model="add",version="1"\\}') >= 3);
+  assert.ok(value('meshserve_inference_compute_duration_seconds_count\\{model="add",version="1"\\}') >= 3);
+  assert.match(text, /^process_resident_memory_bytes \d+/m);
+  assert.ok(!/route="\/v1\/models\/add/.test(text), 'route labels are patterns, never raw URLs');
+
+  const promtool = spawnSync('promtool', ['--version'], { encoding: 'utf8' });
+  if (promtool.error) {
+    if (process.env.MESHSERVE_SKIP_PROMTOOL === '1') return t.skip('promtool not installed');
+    assert.fail('promtool is missing: install Debian package "prometheus" (.ci/run does), or set MESHSERVE_SKIP_PROMTOOL=1');
+  }
+  const dir = await mkdtemp(join(tmpdir(), 'meshserve-scrape-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  await writeFile(join(dir, 'scrape.txt'), text);
+  const check = spawnSync('sh', ['-c', `promtool check metrics < ${join(dir, 'scrape.txt')}`], { encoding: 'utf8' });
+  assert.equal(check.status, 0, `promtool check metrics:\n${check.stdout}${check.stderr}`);
+});
