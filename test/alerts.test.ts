@@ -87,7 +87,7 @@ describe('PrometheusRule in k8s/components/observability', () => {
   const mutations: Array<[string, string, string, string]> = [
     ['fast-burn threshold loosened to 30x', '> (14.4 * 0.001)', '> (30 * 0.001)', 'MeshserveErrorBudgetFastBurn'],
     ['fast-burn threshold tightened to 5x', '> (14.4 * 0.001)', '> (5 * 0.001)', 'MeshserveErrorBudgetFastBurn'],
-    ['probe routes counted as errors', 'route!~"/healthz|/ready|/v2/health/live|/v2/health/ready"', 'route!=""', 'MeshserveErrorBudgetFastBurn'],
+    ['probe routes counted as errors', 'route!~"/healthz|/ready|/v2/health/.+|/v2/models/.+/ready"', 'route!=""', 'MeshserveErrorBudgetFastBurn'],
     ['latency threshold raised to 5s', 'p99_rate5m > 1', 'p99_rate5m > 5', 'MeshserveHighInferenceLatency'],
     ['queue threshold raised to 90%', 'meshserve_inference_queue_capacity > 0.8', 'meshserve_inference_queue_capacity > 0.9', 'MeshserveQueueNearlyFull'],
     ['restarts counted for every container', 'container="meshserve", ', '', 'MeshservePodRestarting'],
