@@ -183,7 +183,11 @@ function matchScore(m: Match, method: string, path: string): number {
   return score + (m.method ? 1 : 0);
 }
 
-/** What a meshed pod with these labels does with this request on this container port. */
+/**
+ * What a meshed pod with these labels does with this request on this container port.
+ * Not modelled: Linkerd's automatic probe authorization, which applies only while no route
+ * is attached to the Server (this tree always attaches routes).
+ */
 export function decide(objects: K8sObject[], pod: { namespace: string; labels: Record<string, string>; ports: Array<{ name?: string; containerPort: number }> }, port: number, method: string, path: string, client: Client): Decision {
   const inNs = objects.filter((o) => (o.metadata.namespace ?? '') === pod.namespace);
   const portMatches = (p: string | number) => (typeof p === 'number' ? p === port : pod.ports.some((cp) => cp.name === p && cp.containerPort === port));
