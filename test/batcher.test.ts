@@ -197,3 +197,14 @@ test('drain waits for queued and running work and then refuses new requests', as
   await drain;
   await assert.rejects(submit([[2]]), (e: AppError) => e.status === 503 && e.code === 'shutting_down');
 });
+
+test('a full batch of one shape runs at once even while an older request of another shape still waits', async () => {
+  const { clock, batches, submit } = setup({ batchDelayMs: 10, maxBatchSize: 2 });
+  const older = submit([[9, 9]]);
+  const full = [submit([[1]]), submit([[2]])];
+  await Promise.all(full);
+  assert.deepEqual(batches, [[1, 2]], 'the full batch must not wait for the older request\'s delay');
+  clock.advance(10);
+  await older;
+  assert.deepEqual(batches, [[1, 2], [9, 9]]);
+});

@@ -31,7 +31,7 @@ function binaryRequest(header: object, parts: Uint8Array[]): { body: Buffer; hea
 }
 
 async function infer(model: string, body: Buffer, headers: Record<string, string>) {
-  const res = await fetch(`${svc.url}/v2/models/${model}/infer`, { method: 'POST', body, headers });
+  const res = await fetch(`${svc.url}/v2/models/${model}/infer`, { method: 'POST', body: new Uint8Array(body), headers });
   return { status: res.status, headers: res.headers, body: Buffer.from(await res.arrayBuffer()) };
 }
 

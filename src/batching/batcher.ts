@@ -73,6 +73,8 @@ export class Batcher {
   readonly #o: Required<Omit<BatcherOptions, 'onQueueDepth' | 'onBatch' | 'onDropped'>> & BatcherOptions;
   readonly #clock: Clock;
   #queue: Pending[] = [];
+  /** Queued rows per batching key, so a full batch is noticed without scanning the queue. */
+  #rowsByKey = new Map<string, number>();
   #running = 0;
   #timer: unknown = undefined;
   #timerAt = Infinity;
@@ -115,6 +117,7 @@ export class Batcher {
         options.signal.addEventListener('abort', p.onAbort, { once: true });
       }
       this.#queue.push(p);
+      this.#countRows(p, 1);
       this.#depthChanged();
       this.#schedule();
     });
@@ -147,6 +150,7 @@ export class Batcher {
     const i = this.#queue.indexOf(p);
     if (i === -1) return; // already dispatched
     this.#queue.splice(i, 1);
+    this.#countRows(p, -1);
     this.#release(p);
     this.#o.onDropped?.(reason);
     p.reject(error);
@@ -159,25 +163,27 @@ export class Batcher {
     while (this.#running < this.#o.concurrency && this.#queue.length > 0) {
       const oldest = this.#queue[0]!;
       const due = oldest.enqueuedAt + this.#o.batchDelayMs;
-      const now = this.#clock.now();
-      if (now < due && !this.#anyGroupFull()) {
+      const key = this.#clock.now() >= due ? oldest.key : this.#fullKey();
+      if (key === undefined) {
         this.#armTimer(due);
         return;
       }
-      this.#dispatch(this.#takeBatch());
+      this.#dispatch(this.#takeBatch(key));
     }
     if (this.#queue.length === 0) this.#armTimer(Infinity);
   }
 
-  #anyGroupFull(): boolean {
-    if (!this.#o.batchable) return true;
-    const rows = new Map<string, number>();
-    for (const p of this.#queue) {
-      const n = (rows.get(p.key) ?? 0) + p.rows;
-      if (n >= this.#o.maxBatchSize) return true;
-      rows.set(p.key, n);
-    }
-    return false;
+  #countRows(p: Pending, sign: 1 | -1): void {
+    const n = (this.#rowsByKey.get(p.key) ?? 0) + sign * p.rows;
+    if (n === 0) this.#rowsByKey.delete(p.key);
+    else this.#rowsByKey.set(p.key, n);
+  }
+
+  /** A batching key with enough queued rows for a full batch (any key when every request runs alone). */
+  #fullKey(): string | undefined {
+    if (!this.#o.batchable) return this.#queue[0]!.key;
+    for (const [key, rows] of this.#rowsByKey) if (rows >= this.#o.maxBatchSize) return key;
+    return undefined;
   }
 
   #armTimer(at: number): void {
@@ -193,21 +199,23 @@ export class Batcher {
     }, Math.max(0, at - this.#clock.now()));
   }
 
-  /** The oldest request, and the requests of its group that fit in one batch, in arrival order. */
-  #takeBatch(): Pending[] {
-    const first = this.#queue[0]!;
+  /** The oldest request with this key, and the requests of its group that fit in one batch, in arrival order. */
+  #takeBatch(key: string): Pending[] {
+    const first = this.#queue.find((p) => p.key === key)!;
     const batch = [first];
     let rows = first.rows;
     if (this.#o.batchable) {
-      for (let i = 1; i < this.#queue.length && rows < this.#o.maxBatchSize; i++) {
+      for (let i = this.#queue.indexOf(first) + 1; i < this.#queue.length && rows < this.#o.maxBatchSize; i++) {
         const p = this.#queue[i]!;
-        if (p.key === first.key && rows + p.rows <= this.#o.maxBatchSize) {
+        if (p.key === key && rows + p.rows <= this.#o.maxBatchSize) {
           batch.push(p);
           rows += p.rows;
         }
       }
     }
-    this.#queue = this.#queue.filter((p) => !batch.includes(p));
+    const taken = new Set(batch);
+    this.#queue = this.#queue.filter((p) => !taken.has(p));
+    for (const p of batch) this.#countRows(p, -1);
     return batch;
   }
 
