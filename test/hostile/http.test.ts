@@ -1,0 +1,163 @@
+// HTTP hardening: headers, timeouts, no file serving, body limit before parsing, and requests that are
+// broken at the protocol level.
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { describe, test } from 'node:test';
+import { assertRejected, assertStillServes, BODY_LIMIT, parseRaw, rawExchange, send, useService } from './helpers.ts';
+
+const svc = useService();
+const LINKERD_INBOUND_IDLE_MS = 3000;
+
+describe('response headers', () => {
+  const SECURITY = {
+    'x-content-type-options': 'nosniff',
+    'cache-control': 'no-store',
+    'referrer-policy': 'no-referrer',
+  };
+  for (const [what, init, path] of [
+    ['a prediction', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"instances":[[1,2,3]]}' }, '/predict'],
+    ['a rejected request', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{' }, '/predict'],
+    ['an unknown route', {}, '/nowhere'],
+    ['a health probe', {}, '/healthz'],
+    ['model metadata', {}, '/v2/models/vec'],
+  ] as const) {
+    test(`${what} carries security headers and no x-powered-by`, async () => {
+      const reply = await send(svc().url + path, init as RequestInit);
+      assert.equal(reply.headers.get('x-powered-by'), null);
+      for (const [name, value] of Object.entries(SECURITY)) assert.equal(reply.headers.get(name), value, name);
+      assert.match(reply.headers.get('content-security-policy') ?? '', /default-src 'none'/);
+      assert.ok(reply.headers.get('x-request-id'));
+    });
+  }
+
+  test('a hostile x-request-id is replaced, a sane one is echoed', async () => {
+    const long = await send(`${svc().url}/healthz`, { headers: { 'x-request-id': 'x'.repeat(1000) } });
+    assert.notEqual(long.headers.get('x-request-id'), 'x'.repeat(1000));
+    assert.ok(long.headers.get('x-request-id')!.length <= 128);
+    const odd = await send(`${svc().url}/healthz`, { headers: { 'x-request-id': '<script>alert(1)</script>' } });
+    assert.doesNotMatch(odd.headers.get('x-request-id')!, /[<>]/);
+    const sane = await send(`${svc().url}/healthz`, { headers: { 'x-request-id': 'abc-123' } });
+    assert.equal(sane.headers.get('x-request-id'), 'abc-123');
+  });
+});
+
+describe('server timeouts', () => {
+  test('keep-alive, header and request timeouts are set above the Linkerd proxy idle timeout', () => {
+    const server = svc().service.server;
+    assert.ok(server.keepAliveTimeout > LINKERD_INBOUND_IDLE_MS, `keepAliveTimeout ${server.keepAliveTimeout}`);
+    assert.ok(server.headersTimeout > server.keepAliveTimeout, `headersTimeout ${server.headersTimeout} must exceed keepAliveTimeout`);
+    assert.ok(server.requestTimeout > LINKERD_INBOUND_IDLE_MS && Number.isFinite(server.requestTimeout), `requestTimeout ${server.requestTimeout}`);
+    assert.ok(server.requestTimeout >= server.headersTimeout, 'a request may take at least as long as its headers');
+    assert.ok(server.maxHeadersCount > 0 && server.maxHeadersCount <= 1000, `maxHeadersCount ${server.maxHeadersCount}`);
+  });
+
+  test('responses advertise the keep-alive timeout to clients', async () => {
+    const { text } = await rawExchange(svc().url, 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n', { timeoutMs: 500 });
+    const { headers } = parseRaw(text);
+    assert.equal(headers['keep-alive'], `timeout=${svc().service.server.keepAliveTimeout / 1000}`);
+  });
+});
+
+describe('no file is ever served', () => {
+  // Sent raw so that no client normalises the dot segments away.
+  for (const path of [
+    '/models/vec/1/model.onnx',
+    '/v2/models/../../models/vec/1/model.onnx',
+    '/../../../etc/passwd',
+    '/v2/models/vec/../../../package.json',
+    '/%2e%2e/%2e%2e/etc/passwd',
+    '/docs/../package.json',
+    '/docs/app.js/../../src/main.ts',
+    '/openapi.json/..%2f..%2fpackage.json',
+  ]) {
+    test(`GET ${path} answers a JSON 404, not a file`, async () => {
+      const { text } = await rawExchange(svc().url, `GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+      const res = parseRaw(text);
+      assert.equal(res.status, 404, text.slice(0, 200));
+      assert.match(res.headers['content-type'] ?? '', /^application\/json/);
+      const body = JSON.parse(res.body);
+      assert.equal(typeof body.error, 'string');
+      assert.equal(typeof body.code, 'string');
+      assert.doesNotMatch(res.body, /root:|"dependencies"|ONNX|createTerminus/);
+    });
+  }
+});
+
+/** Sends `bytes` of body in 64 KiB chunks under a Content-Length and returns the status and the server's heap growth. */
+function upload(url: string, path: string, bytes: number, headers: Record<string, string>): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(`${url}${path}`, { method: 'POST', headers: { ...headers, 'content-length': String(bytes) } }, (res) => {
+      let body = '';
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode!, body }));
+    });
+    req.on('error', reject);
+    const chunk = Buffer.alloc(64 * 1024, 0x20);
+    let sent = 0;
+    const pump = () => {
+      while (sent < bytes) {
+        sent += chunk.length;
+        if (!req.write(chunk)) return void req.once('drain', pump);
+      }
+      req.end();
+    };
+    pump();
+  });
+}
+
+describe('the body limit is enforced before the body is buffered or parsed', () => {
+  for (const [path, headers] of [
+    ['/predict', { 'content-type': 'application/json' }],
+    ['/v2/models/vec/infer', {}],
+  ] as const) {
+    test(`${path}: 64 MB declared and sent answers 413 without holding it in memory`, async () => {
+      global.gc?.();
+      const before = process.memoryUsage();
+      const res = await upload(svc().url, path, 64 * 2 ** 20, headers);
+      const after = process.memoryUsage();
+      assert.equal(res.status, 413, res.body);
+      assert.equal(JSON.parse(res.body).code, 'body_too_large');
+      const grew = (after.heapUsed + after.arrayBuffers - before.heapUsed - before.arrayBuffers) / 2 ** 20;
+      assert.ok(grew < 32, `heap and buffers grew ${grew.toFixed(0)} MB for a 64 MB body (limit ${BODY_LIMIT} bytes)`);
+      await assertStillServes(svc().url);
+    });
+  }
+});
+
+describe('requests broken at the protocol level', () => {
+  const PROTOCOL_CASES: [string, string, number][] = [
+    ['a body shorter than its Content-Length, then the client half-closes', 'POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"instances":[[1,', 400],
+    ['a V2 body shorter than its Content-Length', 'POST /v2/models/vec/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"inputs":[', 400],
+    ['a request line that is not HTTP', 'GARBAGE\r\n\r\n', 400],
+    ['both Content-Length and Transfer-Encoding (smuggling)', 'POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 400],
+    ['a malformed chunk size', 'POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\nabc\r\n', 400],
+    ['a URL of 20000 characters', `GET /v2/models/${'a'.repeat(20_000)} HTTP/1.1\r\nHost: x\r\n\r\n`, 431],
+    ['a header of 20000 characters', `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431],
+  ];
+  for (const [what, payload, status] of PROTOCOL_CASES) {
+    test(`${what}: ${status}, the connection closes, the service goes on`, async () => {
+      const { text, closed } = await rawExchange(svc().url, payload, { halfClose: true });
+      assert.equal(parseRaw(text).status, status, text.slice(0, 200));
+      assert.ok(closed, 'the server closes the connection');
+      await assertStillServes(svc().url);
+    });
+    test(`${what}: the ${status} has a JSON error and code`, { todo: 'Node answers these itself with an empty body; a clientError handler in src/service.ts would add JSON' }, async () => {
+      const { text } = await rawExchange(svc().url, payload, { halfClose: true });
+      const res = parseRaw(text);
+      assertRejected({ status: res.status, headers: new Headers(res.headers), text: res.body, json: JSON.parse(res.body || 'null') }, status);
+    });
+  }
+
+  test('a client that disconnects mid-body leaves the service serving', async () => {
+    await rawExchange(svc().url, 'POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"instances":', { timeoutMs: 200 });
+    await assertStillServes(svc().url);
+  });
+
+  test('methods the API does not have answer JSON 404s', async () => {
+    for (const method of ['PUT', 'DELETE', 'PATCH']) {
+      assertRejected(await send(`${svc().url}/predict`, { method }), 404, 'route_not_found');
+      assertRejected(await send(`${svc().url}/v2/models/vec/infer`, { method }), 404, 'route_not_found');
+    }
+    assertRejected(await send(`${svc().url}/v2/models/vec/infer`), 404, 'route_not_found');
+  });
+});
