@@ -1,0 +1,205 @@
+// Property-based tests of the tensor codecs: random shapes and element types round-trip through JSON values
+// and the binary extension; random bytes and values only ever raise a 400 AppError.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import fc from 'fast-check';
+import { AppError } from '../src/errors.ts';
+import {
+  elementCount,
+  flatten,
+  fromBinary,
+  fromHalf,
+  fromJsonValues,
+  MAX_ELEMENTS,
+  nest,
+  nestedShape,
+  toBinary,
+  toHalf,
+  toJsonValues,
+  V2_BY_ELEMENT,
+  type ElementType,
+} from '../src/models/tensors.ts';
+
+const RUNS = { numRuns: 300 };
+const TYPES = Object.keys(V2_BY_ELEMENT) as ElementType[];
+
+/** JSON values a client may legitimately send for each element type. */
+const VALUE: Record<ElementType, fc.Arbitrary<number | string | boolean>> = {
+  bool: fc.boolean(),
+  uint8: fc.integer({ min: 0, max: 0xff }),
+  uint16: fc.integer({ min: 0, max: 0xffff }),
+  uint32: fc.integer({ min: 0, max: 0xffffffff }),
+  uint64: fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
+  int8: fc.integer({ min: -0x80, max: 0x7f }),
+  int16: fc.integer({ min: -0x8000, max: 0x7fff }),
+  int32: fc.integer({ min: -0x80000000, max: 0x7fffffff }),
+  int64: fc.maxSafeInteger(),
+  // Values FP16 holds exactly, so the round trip is exact.
+  float16: fc.integer({ min: 0, max: 0xffff }).map(fromHalf).filter((v) => !Number.isNaN(v)),
+  float32: fc.float(),
+  float64: fc.double(),
+  string: fc.string({ unit: 'grapheme', maxLength: 12 }),
+};
+
+/** A random element type, a shape of up to 4 dims and matching row-major values. */
+const tensor = fc
+  .record({ type: fc.constantFrom(...TYPES), dims: fc.array(fc.integer({ min: 1, max: 4 }), { minLength: 1, maxLength: 4 }) })
+  .chain(({ type, dims }) => {
+    const count = dims.reduce((a, b) => a * b, 1);
+    return fc.record({ type: fc.constant(type), dims: fc.constant(dims), values: fc.array(VALUE[type], { minLength: count, maxLength: count }) });
+  });
+
+/** Runs fn; if it throws, the error must be a 400 AppError with a message. */
+function onlyBadRequest(fn: () => unknown): void {
+  try {
+    fn();
+  } catch (err) {
+    assert.ok(err instanceof AppError, `threw ${(err as Error)?.name}: ${(err as Error)?.message}`);
+    assert.equal(err.status, 400);
+    assert.equal(err.code, 'invalid_request');
+    assert.ok(err.message.length > 0 && err.message.length < 2000);
+  }
+}
+
+describe('round trips', () => {
+  test('JSON values -> buffer -> JSON values gives the values back, for every element type', () => {
+    fc.assert(
+      fc.property(tensor, ({ type, dims, values }) => {
+        const data = fromJsonValues(type, values, 'data');
+        assert.equal(data.length, values.length);
+        assert.deepStrictEqual(toJsonValues({ type, dims, data }), values);
+      }),
+      RUNS,
+    );
+  });
+
+  test('buffer -> binary -> buffer is byte-exact, for every element type', () => {
+    fc.assert(
+      fc.property(tensor, ({ type, dims, values }) => {
+        const data = fromJsonValues(type, values, 'data');
+        const bytes = toBinary({ type, dims, data });
+        const back = fromBinary(type, values.length, new Uint8Array(bytes), 'data');
+        assert.deepStrictEqual(toJsonValues({ type, dims, data: back }), values);
+        assert.deepStrictEqual(toBinary({ type, dims, data: back }), bytes);
+      }),
+      RUNS,
+    );
+  });
+
+  test('binary decoding copies: changing the request bytes afterwards does not change the tensor', () => {
+    fc.assert(
+      fc.property(tensor.filter((t) => t.type !== 'string'), ({ type, dims, values }) => {
+        const bytes = new Uint8Array(toBinary({ type, dims, data: fromJsonValues(type, values, 'data') }));
+        const decoded = fromBinary(type, values.length, bytes, 'data');
+        bytes.fill(0xff);
+        assert.deepStrictEqual(toJsonValues({ type, dims, data: decoded }), values);
+      }),
+      RUNS,
+    );
+  });
+
+  test('nest and flatten are inverse, and nestedShape recovers the dims', () => {
+    fc.assert(
+      fc.property(tensor, ({ dims, values }) => {
+        const nested = nest(values, dims);
+        assert.deepStrictEqual(flatten(nested, 'data'), values);
+        assert.deepStrictEqual(nestedShape(nested, 'data'), dims);
+      }),
+      RUNS,
+    );
+  });
+});
+
+describe('FP16 conversion', () => {
+  test('every non-NaN half bit pattern survives fromHalf -> toHalf', () => {
+    for (let bits = 0; bits <= 0xffff; bits++) {
+      const value = fromHalf(bits);
+      if (Number.isNaN(value)) assert.ok(Number.isNaN(fromHalf(toHalf(value))), `NaN bits ${bits.toString(16)}`);
+      else assert.equal(toHalf(value), bits, `bits ${bits.toString(16)} -> ${value}`);
+    }
+  });
+
+  test('toHalf rounds to the nearest half (relative error at most 2^-11 for normal values)', () => {
+    fc.assert(
+      fc.property(fc.double({ min: -65504, max: 65504, noNaN: true }), (x) => {
+        const y = fromHalf(toHalf(x));
+        if (Math.abs(x) >= 2 ** -14) assert.ok(Math.abs(y - x) <= Math.abs(x) * 2 ** -11, `${x} -> ${y}`);
+        else assert.ok(Math.abs(y - x) <= 2 ** -25, `${x} -> ${y}`);
+      }),
+      RUNS,
+    );
+  });
+
+  test('toHalf is monotonic and saturates to infinity past the FP16 range', () => {
+    fc.assert(
+      fc.property(fc.double({ noNaN: true }), fc.double({ noNaN: true }), (a, b) => {
+        const [lo, hi] = a <= b ? [a, b] : [b, a];
+        assert.ok(fromHalf(toHalf(lo)) <= fromHalf(toHalf(hi)), `${lo} <= ${hi}`);
+      }),
+      RUNS,
+    );
+    assert.equal(fromHalf(toHalf(65520)), Infinity);
+    assert.equal(fromHalf(toHalf(-1e10)), -Infinity);
+  });
+});
+
+describe('hostile input raises only 400s', () => {
+  test('random bytes into fromBinary, for any type and element count', () => {
+    fc.assert(
+      fc.property(fc.constantFrom(...TYPES), fc.integer({ min: 0, max: 64 }), fc.uint8Array({ maxLength: 600 }), (type, count, bytes) => {
+        onlyBadRequest(() => fromBinary(type, count, bytes, 'data'));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  test('random bytes at an offset of a larger buffer, as the request body slices them', () => {
+    fc.assert(
+      fc.property(fc.constantFrom(...TYPES), fc.integer({ min: 0, max: 16 }), fc.uint8Array({ minLength: 1, maxLength: 300 }), fc.nat(), (type, count, bytes, cut) => {
+        const start = cut % bytes.length;
+        onlyBadRequest(() => fromBinary(type, count, Buffer.from(bytes).subarray(start), 'data'));
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  test('any JSON value as tensor data, for any type', () => {
+    fc.assert(
+      fc.property(fc.constantFrom(...TYPES), fc.array(fc.jsonValue({ maxDepth: 4 }), { maxLength: 8 }), (type, values) => {
+        onlyBadRequest(() => fromJsonValues(type, flatten(values, 'data'), 'data'));
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  test('any JSON value as nested instances', () => {
+    fc.assert(
+      fc.property(fc.jsonValue({ maxDepth: 6 }), (value) => {
+        onlyBadRequest(() => nestedShape(value, 'instances'));
+        onlyBadRequest(() => flatten(value, 'instances'));
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  test('any dims: elementCount returns the product within the cap or raises a 400', () => {
+    const dim = fc.oneof(fc.integer({ min: -5, max: 1e6 }), fc.double(), fc.constantFrom(2 ** 53, 1e308, -0, NaN, Infinity));
+    fc.assert(
+      fc.property(fc.array(dim, { maxLength: 8 }), (dims) => {
+        onlyBadRequest(() => {
+          const count = elementCount(dims, 'shape');
+          assert.equal(count, dims.reduce((a, b) => a * b, 1));
+          assert.ok(count <= MAX_ELEMENTS);
+        });
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  test('values deeply nested as objects are described without overflowing the stack', { todo: 'describe() in src/models/tensors.ts stringifies the value' }, () => {
+    let deep: unknown = 1;
+    for (let i = 0; i < 20_000; i++) deep = { a: deep };
+    for (const type of TYPES) onlyBadRequest(() => fromJsonValues(type, [deep], 'data'));
+    onlyBadRequest(() => nestedShape([[1], deep], 'instances'));
+  });
+});
