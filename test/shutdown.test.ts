@@ -1,0 +1,144 @@
+// SIGTERM to the real built process while clients are in flight: readiness fails at once, traffic is still
+// served through SHUTDOWN_DELAY_MS, every accepted request completes, keep-alive clients are told to
+// reconnect (Connection: close) and see no reset, and the process exits 0 within its bounds.
+import assert from 'node:assert/strict';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { after, before, test } from 'node:test';
+import { mlpModel } from '../scripts/onnx/index.ts';
+import { makeRepository } from './helpers/repository.ts';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const DELAY_MS = 1500;
+const TIMEOUT_MS = 5000;
+const CLIENTS = 16;
+const INPUT = 256;
+
+let repo: Awaited<ReturnType<typeof makeRepository>>;
+before(async () => {
+  execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'pipe' });
+  repo = await makeRepository({ mlp: { versions: { 1: mlpModel({ sizes: [INPUT, 1024, 1024, 10], seed: 3 }) } } });
+});
+after(() => repo?.cleanup());
+
+/** Starts dist/main.js on free ports and resolves once it logs where it listens. */
+async function startProcess(env: Record<string, string>): Promise<{ child: ChildProcess; port: number; lines: Record<string, unknown>[]; stderr: () => string }> {
+  const child = spawn(process.execPath, ['dist/main.js'], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH, PORT: '0', METRICS_PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines: Record<string, unknown>[] = [];
+  let stderr = '';
+  child.stderr!.on('data', (d) => (stderr += d));
+  const port = await new Promise<number>((resolve, reject) => {
+    let buffered = '';
+    child.stdout!.on('data', (d) => {
+      buffered += d;
+      let nl;
+      while ((nl = buffered.indexOf('\n')) !== -1) {
+        const line = JSON.parse(buffered.slice(0, nl)) as Record<string, unknown>;
+        buffered = buffered.slice(nl + 1);
+        lines.push(line);
+        if (typeof line.port === 'number') resolve(line.port);
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`exited ${code} before listening: ${stderr}`)));
+  });
+  return { child, port, lines, stderr: () => stderr };
+}
+
+interface Sent {
+  at: number;
+  done?: number;
+  status?: number;
+  connection?: string;
+  error?: string;
+}
+
+function request(agent: http.Agent | false, url: string, method: string, body?: string): Promise<Sent> {
+  const sent: Sent = { at: performance.now() };
+  return new Promise((resolve) => {
+    const req = http.request(url, { method, agent, headers: body ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } : {} }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ ...sent, done: performance.now(), status: res.statusCode, connection: res.headers.connection }));
+      res.on('error', (e: NodeJS.ErrnoException) => resolve({ ...sent, done: performance.now(), error: e.code ?? e.message }));
+    });
+    req.on('error', (e: NodeJS.ErrnoException) => resolve({ ...sent, done: performance.now(), error: e.code ?? e.message }));
+    req.end(body);
+  });
+}
+
+test(`SIGTERM under load with SHUTDOWN_DELAY_MS=${DELAY_MS}: no accepted request fails and the process exits 0`, async (t) => {
+  const { child, port, lines, stderr } = await startProcess({
+    MODEL_REPOSITORY: repo.dir,
+    SHUTDOWN_DELAY_MS: String(DELAY_MS),
+    SHUTDOWN_TIMEOUT_MS: String(TIMEOUT_MS),
+    BATCH_DELAY_MS: '20',
+  });
+  const exited = once(child, 'exit') as Promise<[number | null, string | null]>;
+  const base = `http://127.0.0.1:${port}`;
+  while ((await request(false, `${base}/ready`, 'GET')).status !== 200) await new Promise((r) => setTimeout(r, 50));
+
+  const body = JSON.stringify({ instances: [Array.from({ length: INPUT }, (_, i) => (i % 5) / 5)] });
+  const agent = new http.Agent({ keepAlive: true, maxSockets: CLIENTS });
+  const results: Sent[] = [];
+  const probes: Sent[] = [];
+  let stop = false;
+  const clients = Array.from({ length: CLIENTS }, async () => {
+    while (!stop) {
+      const r = await request(agent, `${base}/predict`, 'POST', body);
+      results.push(r);
+      if (r.error === 'ECONNREFUSED') return; // the server no longer accepts connections
+    }
+  });
+  const prober = (async () => {
+    while (!stop) {
+      const r = await request(false, `${base}/ready`, 'GET');
+      probes.push(r);
+      if (r.error) return;
+      await new Promise((res) => setTimeout(res, 20));
+    }
+  })();
+
+  await new Promise((r) => setTimeout(r, 500));
+  const t0 = performance.now();
+  child.kill('SIGTERM');
+  const [code, signal] = await exited;
+  const exitMs = performance.now() - t0;
+  stop = true;
+  await Promise.all([...clients, prober]);
+  agent.destroy();
+
+  const since = (s: Sent) => s.at - t0;
+  const accepted = results.filter((r) => r.status !== undefined);
+  const refused = results.filter((r) => r.error === 'ECONNREFUSED');
+  const failed = results.filter((r) => r.error !== undefined && r.error !== 'ECONNREFUSED');
+  const duringDelay = accepted.filter((r) => since(r) > 100 && since(r) < DELAY_MS - 100);
+  const figures = `sent ${results.length}, succeeded ${accepted.filter((r) => r.status === 200).length} (${duringDelay.length} during the delay), ` +
+    `refused after close ${refused.length}, failed ${failed.length}; exit ${code} after ${exitMs.toFixed(0)} ms`;
+  t.diagnostic(figures);
+  console.log(`shutdown: ${figures}`);
+
+  assert.equal(code, 0, `exit code (signal ${signal}); stderr: ${stderr()}`);
+  assert.ok(exitMs >= DELAY_MS - 50 && exitMs < DELAY_MS + TIMEOUT_MS + 1000, `exited after ${exitMs.toFixed(0)} ms`);
+  assert.ok(lines.some((l) => l.msg === 'shutdown complete'), 'logs the end of the shutdown');
+
+  // Readiness fails at once and stays failed.
+  assert.ok(probes.some((p) => since(p) < 0 && p.status === 200), 'ready before SIGTERM');
+  const after = probes.filter((p) => since(p) > 100 && p.status !== undefined);
+  assert.ok(after.length > 0 && after.every((p) => p.status === 503), `/ready after SIGTERM: ${after.map((p) => p.status).join(',')}`);
+  const first503 = probes.find((p) => p.status === 503);
+  assert.ok(first503 && first503.done! - t0 < 150, 'the first 503 arrives within 150 ms of SIGTERM');
+
+  // Every accepted request succeeded, including through the delay; none was reset.
+  assert.deepEqual(failed.map((r) => `${r.error} at +${since(r).toFixed(0)} ms`), []);
+  assert.deepEqual([...new Set(accepted.map((r) => r.status))], [200]);
+  assert.ok(duringDelay.length >= CLIENTS, `requests keep succeeding during the delay (${duringDelay.length})`);
+  assert.ok(refused.every((r) => since(r) >= DELAY_MS - 50), 'connections are refused only once the delay is over');
+  // While draining, every response asks the client to reconnect elsewhere.
+  const draining = accepted.filter((r) => since(r) > 50);
+  assert.ok(draining.every((r) => r.connection === 'close'), `${draining.filter((r) => r.connection !== 'close').length} responses without Connection: close`);
+});
