@@ -137,7 +137,9 @@ function describe(v: unknown): string {
   if (Array.isArray(v)) return `an array of ${v.length}`;
   if (v === null) return 'null';
   if (typeof v === 'string') return `the string ${JSON.stringify(v.length > 40 ? v.slice(0, 40) + '…' : v)}`;
-  return `${typeof v} ${JSON.stringify(v)}`;
+  // Never serialise client objects here: a deeply nested one would overflow the stack.
+  if (typeof v === 'object') return 'an object';
+  return `${typeof v} ${String(v)}`;
 }
 
 /** Fills a buffer of the element type from JSON values, naming the first value that does not fit. */
