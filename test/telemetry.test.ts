@@ -87,3 +87,10 @@ test('a scrape after known traffic counts each outcome and passes promtool check
   const check = spawnSync('sh', ['-c', `promtool check metrics < ${join(dir, 'scrape.txt')}`], { encoding: 'utf8' });
   assert.equal(check.status, 0, `promtool check metrics:\n${check.stdout}${check.stderr}`);
 });
+
+test('LOG_LEVEL is honoured: at warn, successful requests write no log line', async (t) => {
+  const svc = await startService({ add: { versions: { 1: 'add_one.onnx' } } }, { env: { LOG_LEVEL: 'warn' } });
+  t.after(() => svc.close());
+  assert.equal((await postJson(`${svc.url}/v1/models/add:predict`, { instances: [[1, 2]] })).status, 200);
+  assert.deepEqual(svc.logs.filter((l) => l.msg === 'request'), []);
+});
