@@ -161,6 +161,21 @@ describe('V2 / Open Inference Protocol', () => {
     assert.equal((await get('/v2/models/missing')).status, 404);
   });
 
+  test('Triton model config describes batching and dims without the batch dimension', async () => {
+    assert.deepEqual((await get('/v2/models/iris/config')).json, {
+      name: 'iris',
+      platform: 'onnxruntime_onnx',
+      backend: 'onnxruntime',
+      max_batch_size: 32,
+      input: [{ name: 'input', data_type: 'TYPE_FP32', dims: [4] }],
+      output: [{ name: 'probabilities', data_type: 'TYPE_FP32', dims: [3] }],
+    });
+    const fixed = (await get('/v2/models/fixed/versions/1/config')).json;
+    assert.equal(fixed.max_batch_size, 0);
+    assert.deepEqual(fixed.input[0].dims, [2, 2]);
+    assert.equal((await get('/v2/models/words/config')).json.input[0].data_type, 'TYPE_STRING');
+  });
+
   test('model ready is 200 for a loaded model and 404 for an unknown one', async () => {
     assert.equal((await get('/v2/models/iris/ready')).status, 200);
     assert.equal((await get('/v2/models/add/versions/2/ready')).status, 200);

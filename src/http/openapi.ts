@@ -51,6 +51,7 @@ export function buildOpenApi(serviceVersion: string): object {
     ['/v2/models/{name}/versions/{version}', z.object({ name, version })],
   ] as const) {
     add({ method: 'get', path: prefix, summary: 'Model metadata', request: { params }, responses: { 200: json(V2ModelMetadata, 'Model metadata'), ...errors } });
+    add({ method: 'get', path: `${prefix}/config`, summary: "Triton model configuration (max_batch_size, inputs and outputs without the batch dimension)", request: { params }, responses: { 200: { description: 'Model configuration' }, 404: errors[404], 503: errors[503] } });
     add({ method: 'get', path: `${prefix}/ready`, summary: 'Model readiness', request: { params }, responses: { 200: { description: 'Ready' }, 404: errors[404], 503: errors[503] } });
     add({
       method: 'post',

@@ -18,6 +18,17 @@ function metadata(deps: AppDeps, model: Model) {
   };
 }
 
+/** Triton's model configuration (GET .../config), which perf_analyzer and some Triton clients read. */
+function tritonConfig(model: Model) {
+  const batched = model.batchable ? model.maxBatchSize : 0;
+  const spec = (s: Model['inputs'][number]) => ({
+    name: s.name,
+    data_type: `TYPE_${V2_BY_ELEMENT[s.type] === 'BYTES' ? 'STRING' : V2_BY_ELEMENT[s.type]}`,
+    dims: batched ? s.shape.slice(1) : s.shape,
+  });
+  return { name: model.name, platform: 'onnxruntime_onnx', backend: 'onnxruntime', max_batch_size: batched, input: model.inputs.map(spec), output: model.outputs.map(spec) };
+}
+
 /** KServe V2 / Open Inference Protocol REST routes, with Triton's binary tensor data extension. */
 export function v2Routes(deps: AppDeps): Router {
   const router = Router();
@@ -35,6 +46,9 @@ export function v2Routes(deps: AppDeps): Router {
   for (const prefix of ['/v2/models/:name', '/v2/models/:name/versions/:version']) {
     router.get(prefix, (req, res) => {
       res.json(metadata(deps, model(req)));
+    });
+    router.get(`${prefix}/config`, (req, res) => {
+      res.json(tritonConfig(model(req)));
     });
     router.get(`${prefix}/ready`, (req, res) => {
       model(req); // 404 for unknown models, 503 while not ready
