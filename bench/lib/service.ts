@@ -1,0 +1,70 @@
+import { fileURLToPath } from 'node:url';
+import { freePort, startNode, waitFor200, type Child } from './processes.ts';
+
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+export interface ServiceSettings {
+  maxBatchSize: number;
+  batchDelayMs: number;
+  maxQueueSize: number;
+  requestTimeoutMs: number;
+  intraOpThreads: number;
+}
+
+export const DEFAULT_SETTINGS: ServiceSettings = {
+  maxBatchSize: 32,
+  batchDelayMs: 2,
+  maxQueueSize: 1024,
+  requestTimeoutMs: 10_000,
+  intraOpThreads: 1,
+};
+
+export interface RunningService {
+  url: string;
+  metricsUrl: string;
+  child: Child;
+  stop: () => Promise<number | null>;
+}
+
+/** Runs the built service (dist/main.js) on free loopback ports and waits until /ready is 200. */
+export async function startService(repository: string, settings: ServiceSettings): Promise<RunningService> {
+  const port = await freePort();
+  const metricsPort = await freePort();
+  const child = startNode([`${ROOT}dist/main.js`], {
+    PORT: String(port),
+    METRICS_PORT: String(metricsPort),
+    HOST: '127.0.0.1',
+    MODEL_REPOSITORY: repository,
+    DEFAULT_MODEL: 'iris',
+    MAX_BATCH_SIZE: String(settings.maxBatchSize),
+    BATCH_DELAY_MS: String(settings.batchDelayMs),
+    MAX_QUEUE_SIZE: String(settings.maxQueueSize),
+    REQUEST_TIMEOUT_MS: String(settings.requestTimeoutMs),
+    ORT_INTRA_OP_THREADS: String(settings.intraOpThreads),
+    LOG_LEVEL: 'warn',
+    SHUTDOWN_DELAY_MS: '0',
+    NODE_ENV: 'production',
+  });
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    await waitFor200(`${url}/ready`, child, 120_000);
+  } catch (err) {
+    await child.stop();
+    throw err;
+  }
+  return { url, metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`, child, stop: child.stop };
+}
+
+/** The bare express app of bench/hello.ts, the yardstick for the HTTP layer. */
+export async function startHello(): Promise<{ url: string; child: Child; stop: () => Promise<number | null> }> {
+  const port = await freePort();
+  const child = startNode(['--import', 'tsx', `${ROOT}bench/hello.ts`], { PORT: String(port), NODE_ENV: 'production' });
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    await waitFor200(`${url}/hello`, child, 30_000);
+  } catch (err) {
+    await child.stop();
+    throw err;
+  }
+  return { url, child, stop: child.stop };
+}
