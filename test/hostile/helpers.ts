@@ -95,7 +95,7 @@ export function runCases(svc: () => TestService, cases: Case[]): number {
   for (const c of cases) {
     test(`${c.status} ${c.code ?? ''} for ${c.name}`, { todo: c.todo }, async () => {
       const { url } = svc();
-      const reply = await send(url + c.path, { method: c.method ?? 'POST', headers: c.headers, body: c.body });
+      const reply = await send(url + c.path, { method: c.method ?? 'POST', headers: c.headers, body: c.body as BodyInit | undefined });
       assertRejected(reply, c.status, c.code);
       if (c.says) assert.match(reply.json.error, c.says);
       await assertStillServes(url);

@@ -57,7 +57,7 @@ for (const route of ROUTES) {
   cases.push({ name: `${route.label} with malformed percent-encoding`, method: route.method, path: route.path('%E0%A4%A'), body: route.body, headers: route.headers, status: 400 });
 }
 // Unknown routes around the model routes answer JSON 404s too.
-for (const [what, path] of [
+for (const [what, path] of <[string, string][]>[
   ['a model file path', '/models/vec/1/model.onnx'],
   ['a repository config path', '/models/vec/config.json'],
   ['an unknown V2 sub-route', '/v2/models/vec/files'],

@@ -9,7 +9,7 @@ const ROUTES = ['/predict', '/v1/models/vec:predict', '/v1/models/vec/versions/1
 
 /** Cases that every row route must reject the same way. */
 function perRoute(path: string): Case[] {
-  const post = (name: string, body: string, status: number, code: string, says?: RegExp, headers: Record<string, string> = JSON_CT): Case => ({ name: `${path}: ${name}`, path, headers, body, status, code, says });
+  const post = (name: string, body: string, status: number, code: string | RegExp, says?: RegExp, headers: Record<string, string> = JSON_CT): Case => ({ name: `${path}: ${name}`, path, headers, body, status, code, says });
   return [
     // malformed and truncated JSON
     post('empty body', '', 400, 'invalid_request', /instances/),
