@@ -110,15 +110,16 @@ describe('the body limit is enforced before the body is buffered or parsed', () 
     ['/predict', { 'content-type': 'application/json' }],
     ['/v2/models/vec/infer', {}],
   ] as const) {
-    test(`${path}: 64 MB declared and sent answers 413 without holding it in memory`, async () => {
+    test(`${path}: 128 MB declared and sent answers 413 without holding it in memory`, async () => {
       global.gc?.();
       const before = process.memoryUsage();
-      const res = await upload(svc().url, path, 64 * 2 ** 20, headers);
+      const res = await upload(svc().url, path, 128 * 2 ** 20, headers);
       const after = process.memoryUsage();
       assert.equal(res.status, 413, res.body);
       assert.equal(JSON.parse(res.body).code, 'body_too_large');
       const grew = (after.heapUsed + after.arrayBuffers - before.heapUsed - before.arrayBuffers) / 2 ** 20;
-      assert.ok(grew < 32, `heap and buffers grew ${grew.toFixed(0)} MB for a 64 MB body (limit ${BODY_LIMIT} bytes)`);
+      // Buffering would hold all 128 MB at once; discarded chunks only show up as garbage not yet collected.
+      assert.ok(grew < 64, `heap and buffers grew ${grew.toFixed(0)} MB for a 128 MB body (limit ${BODY_LIMIT} bytes)`);
       await assertStillServes(svc().url);
     });
   }
