@@ -143,6 +143,3 @@ export function parseRaw(text: string): { status: number; headers: Record<string
 export const deepArray = (levels: number) => '['.repeat(levels) + '1' + ']'.repeat(levels);
 /** `levels` nested objects, as JSON text. */
 export const deepObject = (levels: number) => '{"a":'.repeat(levels) + '1' + '}'.repeat(levels);
-
-/** Open bug: tensors.ts describe() JSON.stringify()s the offending value, which overflows the stack on deep objects (500). */
-export const DEEP_OBJECT_BUG = 'describe() in src/models/tensors.ts stringifies deeply nested objects and answers 500';

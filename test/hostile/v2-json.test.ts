@@ -2,7 +2,7 @@
 // rejected before anything is allocated.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { assertRejected, assertStillServes, BODY_LIMIT, DEEP_OBJECT_BUG, deepArray, deepObject, runCases, send, useService, type Case } from './helpers.ts';
+import { assertRejected, assertStillServes, BODY_LIMIT, deepArray, deepObject, runCases, send, useService, type Case } from './helpers.ts';
 
 const svc = useService();
 const ROUTES = ['/v2/models/vec/infer', '/v2/models/vec/versions/1/infer'];
@@ -46,7 +46,7 @@ function perRoute(path: string): Case[] {
     c('booleans for FP32', body([input({ data: [true, false, true] })]), /FP32/),
     c('nulls for FP32', body([input({ data: [null, null, null] })]), /FP32/),
     c('data a single object', body([input({ data: { values: [1, 2, 3] } })]), /elements/),
-    c('an element that is 5000 nested objects', `{"inputs":[{"name":"x","shape":[1,3],"datatype":"FP32","data":[${deepObject(5000)},1,2]}]}`, /FP32/, 400, 'invalid_request', DEEP_OBJECT_BUG),
+    c('an element that is 5000 nested objects', `{"inputs":[{"name":"x","shape":[1,3],"datatype":"FP32","data":[${deepObject(5000)},1,2]}]}`, /FP32/),
     // shapes disagreeing with the data or the model
     c('fewer elements than the shape needs', body([input({ data: [1, 2] })]), /needs 3/),
     c('more elements than the shape needs', body([input({ data: [1, 2, 3, 4] })]), /needs 3/),
