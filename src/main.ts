@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import net from 'node:net';
 import { createTerminus } from '@godaddy/terminus';
 import { ConfigError, parseConfig, type Config } from './config.ts';
 import { createLogger } from './logger.ts';
@@ -26,6 +27,14 @@ process.on('unhandledRejection', fatal('unhandled promise rejection'));
 const service = createService({ config, logger, version });
 const { server, metricsServer, repository, lifecycle } = service;
 
+// Between closing the listener and ending idle keep-alive connections, requests already on the wire
+// (sent on a connection accepted just before the close) still arrive and are answered.
+const IN_FLIGHT_GRACE_MS = 250;
+// terminus closes the server after beforeShutdown has already stopped the listener; that second close is expected.
+const closeServer = server.close.bind(server);
+server.close = ((callback?: (err?: Error) => void) =>
+  closeServer((err) => callback?.((err as NodeJS.ErrnoException | undefined)?.code === 'ERR_SERVER_NOT_RUNNING' ? undefined : err))) as typeof server.close;
+
 createTerminus(server, {
   signals: ['SIGTERM', 'SIGINT'],
   useExit0: true,
@@ -35,7 +44,9 @@ createTerminus(server, {
     lifecycle.shuttingDown = true;
     logger.info({ delayMs: config.SHUTDOWN_DELAY_MS }, 'shutdown requested: readiness now fails, still serving');
     await new Promise((resolve) => setTimeout(resolve, config.SHUTDOWN_DELAY_MS));
+    net.Server.prototype.close.call(server);
     logger.info({ timeoutMs: config.SHUTDOWN_TIMEOUT_MS }, 'no longer accepting connections; draining in-flight requests');
+    await new Promise((resolve) => setTimeout(resolve, IN_FLIGHT_GRACE_MS));
   },
   // Runs once the server has closed: every accepted request has been answered (or the timeout hit).
   onSignal: async () => {

@@ -1,4 +1,5 @@
 import http from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { systemClock, type Clock } from './batching/clock.ts';
 import type { Config } from './config.ts';
@@ -35,6 +36,7 @@ export function createService(options: ServiceOptions) {
     app,
   );
   server.maxHeadersCount = 100;
+  server.on('clientError', answerClientError);
   const metricsServer = createMetricsServer(metrics.registry);
   return { app, server, metricsServer, repository, lifecycle, metrics, config, logger };
 }
@@ -49,4 +51,25 @@ export function listen(server: http.Server, port: number, host: string): Promise
       resolve((server.address() as { port: number }).port);
     });
   });
+}
+
+/**
+ * Requests Node's HTTP parser rejects never reach express; answer them with the same JSON error body
+ * (Node's default is an empty 400) and close the connection.
+ */
+function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const [status, code, message] =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'headers_too_large', 'the request line and headers are larger than the server accepts (16 KiB)']
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'request_timeout', 'the request was not received in time']
+        : [400, 'bad_request', `malformed HTTP request (${err.code ?? 'parse error'})`];
+  const body = JSON.stringify({ error: message, code });
+  socket.end(
+    `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+  );
 }

@@ -217,6 +217,7 @@ describe('V2 / Open Inference Protocol', () => {
     ['negative dimension', { inputs: [{ name: 'input', shape: [-1, 4], datatype: 'FP32', data: [] }] }, /inputs\[0\]\.shape\[0\]: expected a non-negative integer/],
     ['missing data', { inputs: [{ name: 'input', shape: [1, 4], datatype: 'FP32' }] }, /inputs\[0\]\.data is missing/],
     ['no inputs', { inputs: [] }, /inputs: expected at least one input/],
+    ['an output requested twice', { inputs: [{ name: 'input', shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 4] }], outputs: [{ name: 'probabilities' }, { name: 'probabilities' }] }, /outputs\[1\]\.name: output "probabilities" is requested twice/],
     ['unknown output', { inputs: [{ name: 'input', shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 4] }], outputs: [{ name: 'nope' }] }, /outputs\[0\]\.name: model "iris" has no output "nope"/],
   ];
   for (const [what, body, message] of v2Errors) {

@@ -91,6 +91,7 @@ export function selectOutputs(model: Model, request: InferRequest): { name: stri
   const allBinary = request.parameters?.binary_data_output === true;
   if (!request.outputs || request.outputs.length === 0) return model.outputs.map((o) => ({ name: o.name, binary: allBinary }));
   return request.outputs.map((o, i) => {
+    if (request.outputs!.findIndex((other) => other.name === o.name) !== i) throw invalid(`outputs[${i}].name: output "${o.name.slice(0, 64)}" is requested twice`);
     if (!model.outputs.some((s) => s.name === o.name)) {
       throw invalid(`outputs[${i}].name: model "${model.name}" has no output "${o.name.slice(0, 64)}"; its outputs are ${model.outputs.map((s) => s.name).join(', ')}`);
     }

@@ -142,7 +142,7 @@ describe('requests broken at the protocol level', () => {
       assert.ok(closed, 'the server closes the connection');
       await assertStillServes(svc().url);
     });
-    test(`${what}: the ${status} has a JSON error and code`, { todo: 'Node answers these itself with an empty body; a clientError handler in src/service.ts would add JSON' }, async () => {
+    test(`${what}: the ${status} has a JSON error and code`, async () => {
       const { text } = await rawExchange(svc().url, payload, { halfClose: true });
       const res = parseRaw(text);
       assertRejected({ status: res.status, headers: new Headers(res.headers), text: res.body, json: JSON.parse(res.body || 'null') }, status);
