@@ -58,9 +58,9 @@ export async function startService(layout: Record<string, RepositoryModel>, opti
   return { service, url: `http://127.0.0.1:${port}`, metricsUrl: `http://127.0.0.1:${metricsPort}`, logs, close };
 }
 
-/** POSTs JSON and returns status, headers and parsed body. */
-export async function postJson(url: string, body: unknown, headers: Record<string, string> = {}) {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+/** Sends a request and returns status, headers, text and the parsed JSON body (undefined when not JSON). */
+export async function send(url: string, init: RequestInit = {}) {
+  const res = await fetch(url, init);
   const text = await res.text();
   let json: any;
   try {
@@ -68,5 +68,12 @@ export async function postJson(url: string, body: unknown, headers: Record<strin
   } catch {
     json = undefined;
   }
-  return { status: res.status, headers: res.headers, json, text };
+  return { status: res.status, headers: res.headers, text, json };
+}
+
+export type Reply = Awaited<ReturnType<typeof send>>;
+
+/** POSTs JSON (an object, or a string sent as it is). */
+export function postJson(url: string, body: unknown, headers: Record<string, string> = {}): Promise<Reply> {
+  return send(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
 }

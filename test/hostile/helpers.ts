@@ -3,7 +3,9 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, test } from 'node:test';
-import { startService, type TestService } from '../helpers/service.ts';
+import { send, startService, type Reply, type TestService } from '../helpers/service.ts';
+
+export { send, type Reply };
 
 /** Small enough that a test can exceed it cheaply. */
 export const BODY_LIMIT = 256 * 1024;
@@ -26,25 +28,6 @@ export function useService(): () => TestService {
   });
   after(() => svc?.close());
   return () => svc!;
-}
-
-export interface Reply {
-  status: number;
-  headers: Headers;
-  text: string;
-  json: any;
-}
-
-export async function send(url: string, init: RequestInit = {}): Promise<Reply> {
-  const res = await fetch(url, init);
-  const text = await res.text();
-  let json: any;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: res.status, headers: res.headers, text, json };
 }
 
 const LEAKS = [/\n\s+at /, /\bat [\w.<>]+ \(/, /file:\/\//, /\/(work|home|tmp|usr|app|src|dist|node_modules)\//, /\.(ts|js):\d+/];
