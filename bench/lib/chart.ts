@@ -25,7 +25,7 @@ export function suiteChart(r: SuiteResult): Promise<string> {
     scale: { type: 'log' as const, base: 2 },
     axis: { values: [1, 8, 64, 256], title: 'concurrent connections' },
   };
-  const color = { field: 'series', type: 'nominal' as const, title: null, legend: { orient: 'bottom' as const, columns: 2 } };
+  const color = { field: 'series', type: 'nominal' as const, title: null, legend: { orient: 'bottom' as const, columns: 2, labelLimit: 400 } };
   const spec: TopLevelSpec = {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: `meshserve, MLP 1024-2048-2048-1000, one row per request (${r.machine.cores} cores, ${r.date.slice(0, 10)})`,

@@ -27,24 +27,29 @@ function processTicks(pid: number): number {
 export interface CpuWindow {
   /** CPU used by the bench and its children, in cores (1.0 = one core busy the whole time). */
   ours: number;
+  /** Of `ours`, the CPU used by the service under test (all its threads), in cores. */
+  service: number;
   /** CPU used by everything else on the machine, in cores. */
   others: number;
   cores: number;
 }
 
 /** Starts measuring; call the returned function at the end of the window. */
-export function cpuWindow(pids: () => number[]): () => CpuWindow {
+export function cpuWindow(pids: () => number[], servicePid?: number): () => CpuWindow {
   const t0 = performance.now();
   const ids = pids();
   const machine0 = machineBusyTicks();
   const ours0 = ids.map(processTicks);
+  const service0 = servicePid === undefined ? 0 : processTicks(servicePid);
   return () => {
     const sec = (performance.now() - t0) / 1000;
     const machine = machineBusyTicks() - machine0;
     // A process that exited meanwhile reads 0: count nothing for it rather than a negative amount.
     const ours = ids.reduce((a, pid, i) => a + Math.max(0, processTicks(pid) - ours0[i]!), 0);
+    const service = servicePid === undefined ? 0 : Math.max(0, processTicks(servicePid) - service0);
     return {
       ours: ours / TICKS_PER_SEC / sec,
+      service: service / TICKS_PER_SEC / sec,
       others: Math.max(0, machine - ours) / TICKS_PER_SEC / sec,
       cores: os.availableParallelism(),
     };

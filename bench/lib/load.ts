@@ -32,6 +32,8 @@ export interface LoadOptions {
   /** Per-request timeout in seconds. */
   timeoutSec?: number;
   onResponse?: (statusCode: number) => void;
+  /** Stops the run early (e.g. when the service died). */
+  signal?: AbortSignal;
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -57,6 +59,7 @@ export async function runLoad(o: LoadOptions): Promise<RunStats> {
     },
     (err, result) => finish({ err, result }),
   );
+  o.signal?.addEventListener('abort', () => instance.stop(), { once: true });
   instance.on('reqError', (err: NodeJS.ErrnoException) => {
     const code = err.code ?? err.name ?? 'error';
     errorCodes[code] = (errorCodes[code] ?? 0) + 1;

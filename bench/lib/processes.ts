@@ -19,21 +19,23 @@ export const childPids = new Set<number>();
 
 export interface Child {
   proc: ChildProcess;
-  /** The last lines the child wrote to stderr, for error messages. */
+  /** The last lines the child wrote to stdout and stderr (its logs), for error messages. */
   stderr: () => string;
   stop: () => Promise<number | null>;
 }
 
-/** Starts `node <args>` with env; stderr is kept (last 8 KB) to explain failures. */
+/** Starts `node <args>` with env; its output is kept (last 8 KB) to explain failures. */
 export function startNode(args: string[], env: Record<string, string>): Child {
-  const proc = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const proc = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const pid = proc.pid!;
   childPids.add(pid);
   proc.once('exit', () => childPids.delete(pid));
   let tail = '';
-  proc.stderr!.on('data', (chunk: Buffer) => {
+  const keep = (chunk: Buffer) => {
     tail = (tail + chunk.toString('utf8')).slice(-8192);
-  });
+  };
+  proc.stdout!.on('data', keep);
+  proc.stderr!.on('data', keep);
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
   return {
     proc,

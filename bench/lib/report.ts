@@ -1,3 +1,4 @@
+import { median } from './load.ts';
 import type { ScenarioResult, SuiteResult } from './suite.ts';
 
 export interface Ratio {
@@ -100,7 +101,8 @@ function scenarioRow(s: ScenarioResult): string {
   const m = s.summary;
   const others = s.runs.map((x) => x.cpu.others);
   const failures = m.non2xx + m.errors;
-  return `| ${s.label} | ${s.connections} | ${f0(m.reqPerSec)} | ${s.rowsPerRequest ? f0(m.rowsPerSec) : '-'} | ${f1(m.p50)} | ${f1(m.p99)} | ${failures} | ${f2(Math.max(...others))} |`;
+  const service = s.runs.map((x) => x.cpu.service);
+  return `| ${s.label} | ${s.connections} | ${f0(m.reqPerSec)} | ${s.rowsPerRequest ? f0(m.rowsPerSec) : '-'} | ${f1(m.p50)} | ${f1(m.p99)} | ${failures} | ${f2(median(service))} | ${others.map(f2).join(' / ')} |`;
 }
 
 export function markdown(r: SuiteResult): string {
@@ -128,10 +130,10 @@ export function markdown(r: SuiteResult): string {
   lines.push('');
   lines.push('## Scenarios');
   lines.push('');
-  lines.push('One row of model input per request. req/s counts 2xx answers only. "failed" = non-2xx + socket errors over all runs. "other CPU" = the most CPU (in cores) that processes other than the bench and the service used during any run of the row: above ~0.2 the row was disturbed by other work on the machine.');
+  lines.push('One row of model input per request. req/s counts 2xx answers only. "failed" = non-2xx + socket errors over all runs. "other CPU" = CPU (in cores) used by processes other than the bench and its services during each run: above ~0.2 that run was disturbed by other work on the machine (the median usually comes from an undisturbed run). "service CPU" = cores the service used (median of runs; the load generator used most of the rest).');
   lines.push('');
-  lines.push('| scenario | conns | req/s | rows/s | p50 ms | p99 ms | failed | other CPU |');
-  lines.push('|---|---:|---:|---:|---:|---:|---:|---:|');
+  lines.push('| scenario | conns | req/s | rows/s | p50 ms | p99 ms | failed | service CPU | other CPU per run |');
+  lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const s of r.scenarios) lines.push(scenarioRow(s));
   lines.push('');
   lines.push('## In-process onnxruntime ceiling (MLP 1024-2048-2048-1000, no HTTP, rows/s, median of rounds)');

@@ -102,12 +102,20 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
         await sleep(o.sampleEverySec * 1000);
       }
     })();
-    const end = cpuWindow(() => [process.pid, ...childPids]);
+    const end = cpuWindow(() => [process.pid, ...childPids], svc.child.proc.pid);
     const payload = mlpJson();
-    const stats = await runLoad({ url: svc.url, payload, connections: o.connections, durationSec: o.durationSec, onResponse: () => answered++ });
+    const died = new AbortController();
+    const onExit = (code: number | null, signal: string | null) => {
+      log(`the service exited during the soak (code ${code}, signal ${signal}); its last output:\n${svc.child.stderr()}`);
+      died.abort();
+    };
+    svc.child.proc.once('exit', onExit);
+    const stats = await runLoad({ url: svc.url, payload, connections: o.connections, durationSec: o.durationSec, onResponse: () => answered++, signal: died.signal });
+    svc.child.proc.off('exit', onExit);
     const cpu = end();
     sampling = false;
     await sampler;
+    if (died.signal.aborted) throw new Error('the service died during the soak; no result written');
     const { rejectLatency: _unused, ...load } = stats;
     const result: SoakResult = {
       name: 'soak',

@@ -168,18 +168,18 @@ export async function runSuite(name: string, o: SuiteOptions): Promise<SuiteResu
         const label = `round ${round}/${o.runs} [${i + 1}/${list.length}] ${s.label}, ${s.connections} connections, ${o.durationSec} s`;
         log(label);
         await ensureAlive(s.service, s.id);
-        let end = cpuWindow(ours);
+        let end = cpuWindow(ours, services.get(s.service)!.child.proc.pid);
         let r = await runLoad({ url: services.get(s.service)!.url, payload: s.payload, connections: s.connections, durationSec: o.durationSec });
         let cpu = end();
         if (await ensureAlive(s.service, s.id)) {
           log('  the service died during this run: running it again');
-          end = cpuWindow(ours);
+          end = cpuWindow(ours, services.get(s.service)!.child.proc.pid);
           r = await runLoad({ url: services.get(s.service)!.url, payload: s.payload, connections: s.connections, durationSec: o.durationSec });
           cpu = end();
         }
         stats.get(s.id)!.push({ ...r, cpu });
         log(
-          `  ${fmt(r.reqPerSec)} req/s, p50 ${fmt(r.p50, 1)} ms, p99 ${fmt(r.p99, 1)} ms, non-2xx ${r.non2xx}, errors ${r.errors}; CPU: bench+service ${fmt(cpu.ours, 2)} cores, other processes ${fmt(cpu.others, 2)} cores`,
+          `  ${fmt(r.reqPerSec)} req/s, p50 ${fmt(r.p50, 1)} ms, p99 ${fmt(r.p99, 1)} ms, non-2xx ${r.non2xx}, errors ${r.errors}; CPU cores: service ${fmt(cpu.service, 2)}, load generator ${fmt(cpu.ours - cpu.service, 2)}, other processes ${fmt(cpu.others, 2)} cores`,
         );
       }
     }
@@ -237,7 +237,7 @@ async function runOverload(repository: string, o: SuiteOptions): Promise<Overloa
         await sleep(250);
       }
     })();
-    const end = cpuWindow(ours);
+    const end = cpuWindow(ours, svc.child.proc.pid);
     const r = await runLoad({ url: svc.url, payload, connections: OVERLOAD.connections, durationSec: o.overloadSec });
     const cpu = end();
     probing = false;
