@@ -94,3 +94,37 @@ test('LOG_LEVEL is honoured: at warn, successful requests write no log line', as
   assert.equal((await postJson(`${svc.url}/v1/models/add:predict`, { instances: [[1, 2]] })).status, 200);
   assert.deepEqual(svc.logs.filter((l) => l.msg === 'request'), []);
 });
+
+test('with the queue full, a request is refused before its body is read', async (t) => {
+  const { mlpModel } = await import('../scripts/onnx/index.ts');
+  const http = await import('node:http');
+  const svc = await startService({ slow: { versions: { 1: mlpModel({ sizes: [1024, 2048, 2048, 4], seed: 1 }) } } }, { env: { MAX_QUEUE_SIZE: '1', MAX_BATCH_SIZE: '1', BATCH_DELAY_MS: '0' } });
+  t.after(() => svc.close());
+  const url = `${svc.url}/v1/models/slow:predict`;
+  const row = Array.from({ length: 1024 }, () => 0.5);
+  // Sixteen clients keep the model busy and its queue (of one) full.
+  let stop = false;
+  const busy = Array.from({ length: 16 }, async () => {
+    while (!stop) await postJson(url, { instances: [row] });
+  });
+  /** Headers and the start of a body that never completes: answered only if the server does not wait for the body. */
+  const halfSent = () =>
+    new Promise<{ status: number; code: string } | undefined>((resolve) => {
+      const req = http.request(url, { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': '1000000' } }, (res) => {
+        let text = '';
+        res.on('data', (c) => (text += c));
+        res.on('end', () => resolve({ status: res.statusCode!, code: JSON.parse(text).code }));
+      });
+      req.on('error', () => resolve(undefined));
+      req.write('{"instances":');
+      setTimeout(() => {
+        req.destroy();
+        resolve(undefined);
+      }, 300);
+    });
+  let answer: { status: number; code: string } | undefined;
+  for (let attempt = 0; attempt < 20 && !answer; attempt++) answer = await halfSent();
+  stop = true;
+  await Promise.all(busy);
+  assert.deepEqual(answer, { status: 503, code: 'queue_full' });
+});

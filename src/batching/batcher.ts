@@ -96,11 +96,7 @@ export class Batcher {
 
   submit(inputs: Tensors, options: SubmitOptions): Promise<BatchResult> {
     if (this.#closed) return Promise.reject(unavailable('shutting_down', 'the server is shutting down; retry on another replica'));
-    if (this.#queue.length >= this.#o.maxQueueSize) {
-      return Promise.reject(
-        unavailable('queue_full', `the model's queue is full (MAX_QUEUE_SIZE ${this.#o.maxQueueSize} pending requests); retry later`),
-      );
-    }
+    if (this.#queue.length >= this.#o.maxQueueSize) return Promise.reject(queueFullError(this.#o.maxQueueSize));
     const now = this.#clock.now();
     if (options.deadline <= now) return Promise.reject(deadlineError());
     if (options.signal?.aborted) return Promise.reject(cancelledError());
@@ -261,6 +257,10 @@ export class Batcher {
         this.#schedule();
       });
   }
+}
+
+export function queueFullError(maxQueueSize: number): AppError {
+  return unavailable('queue_full', `the model's queue is full (MAX_QUEUE_SIZE ${maxQueueSize} pending requests); retry later`);
 }
 
 export function deadlineError(): AppError {

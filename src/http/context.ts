@@ -37,16 +37,16 @@ export function requestContext(logger: Logger, metrics: Metrics) {
     const id = requestId(req);
     res.locals.requestId = id;
     res.setHeader('x-request-id', id);
-    let done = false;
-    const finish = () => {
-      if (done) return;
-      done = true;
+    // 'close' follows 'finish' for every response, and also comes alone when the client went away.
+    res.once('close', () => {
       const route = req.route ? `${req.baseUrl}${req.route.path}` : 'unmatched';
       const code = res.writableFinished ? String(res.statusCode) : 'aborted';
       const seconds = (performance.now() - started) / 1000;
       const labels = { method: req.method, route, code };
       metrics.httpRequests.inc(labels);
       metrics.httpDuration.observe(labels, seconds);
+      const level = res.statusCode >= 500 ? 'error' : route === '/healthz' || route === '/ready' ? 'debug' : 'info';
+      if (!logger.isLevelEnabled(level)) return;
       const inference = res.locals.inference as InferenceInfo | undefined;
       const line = {
         requestId: id,
@@ -66,11 +66,8 @@ export function requestContext(logger: Logger, metrics: Metrics) {
         trace: traceContext(req),
         errorCode: res.locals.errorCode as string | undefined,
       };
-      const level = res.statusCode >= 500 ? 'error' : route.startsWith('/healthz') || route === '/ready' ? 'debug' : 'info';
       logger[level](line, 'request');
-    };
-    res.once('finish', finish);
-    res.once('close', finish);
+    });
     next();
   };
 }

@@ -1,5 +1,5 @@
-import type { Response } from 'express';
-import type { Tensors } from '../batching/batcher.ts';
+import type { NextFunction, Request, Response } from 'express';
+import { queueFullError, type Tensors } from '../batching/batcher.ts';
 import { AppError } from '../errors.ts';
 import type { Model } from '../models/model.ts';
 import { clientSignal, type InferenceInfo } from './context.ts';
@@ -23,4 +23,16 @@ export async function runInference(deps: AppDeps, res: Response, model: Model, i
   const result = await model.infer(inputs, { deadline: deps.clock.now() + budget, signal: clientSignal(res) });
   Object.assign(info, { batchSize: result.batchSize, queueMs: result.queueMs, computeMs: result.computeMs });
   return result.outputs;
+}
+
+/** Refuses a request before its body is read when the model is unknown, not ready, or its queue is already full. */
+export function shedLoad(modelFor: (req: Request) => Model) {
+  return (req: Request, _res: Response, next: NextFunction) => {
+    const model = modelFor(req);
+    if (model.queueDepth >= model.maxQueueSize) {
+      model.record('rejected');
+      throw queueFullError(model.maxQueueSize);
+    }
+    next();
+  };
 }

@@ -1,7 +1,7 @@
 import express, { Router, type Request, type Response } from 'express';
 import { AppError, invalid } from '../errors.ts';
 import type { AppDeps } from './deps.ts';
-import { decodeFor, runInference } from './infer.ts';
+import { decodeFor, runInference, shedLoad } from './infer.ts';
 import { instancesToTensors, tensorsToPredictions } from './rows.ts';
 import { describeIssue, PredictRequest } from './schemas.ts';
 
@@ -18,8 +18,19 @@ export function predictRoutes(deps: AppDeps): Router {
     next();
   };
 
-  const predict = async (req: Request, res: Response, name: string | undefined, version?: string) => {
-    const model = deps.repository.resolve(name, version);
+  /** The model a row-format route names: the default one, or <name>[/versions/<v>] before ":predict". */
+  const modelFor = (req: Request) => {
+    const params = req.params as Record<string, string | undefined>;
+    if (params.target === undefined) return deps.repository.resolve(undefined);
+    if (!params.target.endsWith(':predict')) {
+      throw new AppError('route_not_found', 404, `no route POST ${req.path.slice(0, 200)}; expected /v1/models/<name>[/versions/<v>]:predict`);
+    }
+    const target = params.target.slice(0, -':predict'.length);
+    return params.name === undefined ? deps.repository.resolve(target) : deps.repository.resolve(params.name, target);
+  };
+
+  const predict = async (req: Request, res: Response) => {
+    const model = modelFor(req);
     const body = decodeFor(model, () => {
       const parsed = PredictRequest.safeParse(req.body);
       if (!parsed.success) throw invalid(describeIssue(parsed.error, ''));
@@ -30,18 +41,9 @@ export function predictRoutes(deps: AppDeps): Router {
     res.json({ model: model.name, version: String(model.version), predictions: tensorsToPredictions(model, outputs, body.instances.length) });
   };
 
-  router.post('/predict', requireJson, json, (req, res) => predict(req, res, undefined));
-  // Express cannot put a literal ":" after a parameter, so ":predict" is split off by hand.
-  const v1 = (req: Request, res: Response) => {
-    const target = String(req.params.target);
-    if (!target.endsWith(':predict')) throw new AppError('route_not_found', 404, `no route POST ${req.path.slice(0, 200)}; expected /v1/models/<name>:predict`);
-    return predict(req, res, target.slice(0, -':predict'.length), req.params.version as string | undefined);
-  };
-  router.post('/v1/models/:target', requireJson, json, v1);
-  router.post('/v1/models/:name/versions/:target', requireJson, json, (req, res) => {
-    const target = String(req.params.target);
-    if (!target.endsWith(':predict')) throw new AppError('route_not_found', 404, `no route POST ${req.path.slice(0, 200)}; expected /v1/models/<name>/versions/<v>:predict`);
-    return predict(req, res, String(req.params.name), target.slice(0, -':predict'.length));
-  });
+  // Express cannot put a literal ":" after a parameter, so ":predict" is split off the last segment.
+  for (const path of ['/predict', '/v1/models/:target', '/v1/models/:name/versions/:target']) {
+    router.post(path, requireJson, shedLoad(modelFor), json, predict);
+  }
   return router;
 }

@@ -2,7 +2,7 @@ import express, { Router, type Request, type Response } from 'express';
 import type { Model } from '../models/model.ts';
 import { V2_BY_ELEMENT } from '../models/tensors.ts';
 import type { AppDeps } from './deps.ts';
-import { decodeFor, runInference } from './infer.ts';
+import { decodeFor, runInference, shedLoad } from './infer.ts';
 import { decodeInputs, encodeResponse, HEADER_LENGTH, parseInferBody, selectOutputs } from './v2-codec.ts';
 
 export const V2_EXTENSIONS = ['binary_tensor_data'];
@@ -54,7 +54,7 @@ export function v2Routes(deps: AppDeps): Router {
       model(req); // 404 for unknown models, 503 while not ready
       res.json({ name: String((req.params as Record<string, string>).name), ready: true });
     });
-    router.post(`${prefix}/infer`, raw, async (req: Request, res: Response) => {
+    router.post(`${prefix}/infer`, shedLoad(model), raw, async (req: Request, res: Response) => {
       const m = model(req);
       const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
       const { request, inputs, selected } = decodeFor(m, () => {

@@ -59,8 +59,14 @@ export class Model {
   ready = false;
   readonly #session: WorkerSession;
   readonly #batcher: Batcher;
-  readonly #metrics: Metrics;
-  readonly #labels: { model: string; version: string };
+  readonly #ready: { set(v: number): void };
+  readonly maxQueueSize: number;
+  /** Metric children for this model version, resolved once instead of hashing labels per request. */
+  readonly #observe: {
+    queue: { observe(v: number): void };
+    total: { observe(v: number): void };
+    outcome: (outcome: Outcome) => { inc(): void };
+  };
 
   constructor(o: ModelOptions) {
     this.name = o.name;
@@ -71,10 +77,23 @@ export class Model {
     this.outputs = toSpecs(o.signature.outputs, 'output', o.path);
     this.batchable = this.inputs.length > 0 && this.inputs.every((s) => s.shape.length > 0 && s.shape[0] === -1);
     this.maxBatchSize = this.batchable ? (o.config.max_batch_size ?? o.maxBatchSize) : 1;
+    this.maxQueueSize = o.maxQueueSize;
     this.#session = o.session;
-    this.#metrics = o.metrics;
-    this.#labels = { model: o.name, version: String(o.version) };
-    const labels = this.#labels;
+    const labels = { model: o.name, version: String(o.version) };
+    const outcomes = new Map<Outcome, { inc(): void }>();
+    this.#observe = {
+      queue: o.metrics.queueDuration.labels(labels),
+      total: o.metrics.inferenceDuration.labels(labels),
+      outcome: (outcome) => {
+        let child = outcomes.get(outcome);
+        if (!child) outcomes.set(outcome, (child = o.metrics.inferenceRequests.labels({ ...labels, outcome })));
+        return child;
+      },
+    };
+    const batchSize = o.metrics.batchSize.labels(labels);
+    const computeDuration = o.metrics.computeDuration.labels(labels);
+    const queueDepth = o.metrics.queueDepth.labels(labels);
+    this.#ready = o.metrics.modelReady.labels(labels);
     o.metrics.queueCapacity.set(labels, o.maxQueueSize);
     o.metrics.queueDepth.set(labels, 0);
     o.metrics.modelReady.set(labels, 0);
@@ -85,10 +104,10 @@ export class Model {
       maxQueueSize: o.maxQueueSize,
       batchable: this.batchable,
       clock: o.clock,
-      onQueueDepth: (depth) => o.metrics.queueDepth.set(labels, depth),
+      onQueueDepth: (depth) => queueDepth.set(depth),
       onBatch: (rows, computeMs) => {
-        o.metrics.batchSize.observe(labels, rows);
-        o.metrics.computeDuration.observe(labels, computeMs / 1000);
+        batchSize.observe(rows);
+        computeDuration.observe(computeMs / 1000);
       },
     });
   }
@@ -102,8 +121,8 @@ export class Model {
     const started = performance.now();
     try {
       const result = await this.#batcher.submit(inputs, options);
-      this.#metrics.queueDuration.observe(this.#labels, result.queueMs / 1000);
-      this.#metrics.inferenceDuration.observe(this.#labels, (performance.now() - started) / 1000);
+      this.#observe.queue.observe(result.queueMs / 1000);
+      this.#observe.total.observe((performance.now() - started) / 1000);
       this.record('success');
       return result;
     } catch (err) {
@@ -116,7 +135,7 @@ export class Model {
   }
 
   record(outcome: Outcome): void {
-    this.#metrics.inferenceRequests.inc({ ...this.#labels, outcome });
+    this.#observe.outcome(outcome).inc();
   }
 
   /** Runs one request of zeros (one row, and a full batch when batchable) so the first real request is not slow. */
@@ -131,7 +150,7 @@ export class Model {
       await this.#session.run(inputs);
     }
     this.ready = true;
-    this.#metrics.modelReady.set(this.#labels, 1);
+    this.#ready.set(1);
   }
 
   /** Stops taking requests and waits for queued and running batches. */
@@ -141,7 +160,7 @@ export class Model {
 
   async close(): Promise<void> {
     this.ready = false;
-    this.#metrics.modelReady.set(this.#labels, 0);
+    this.#ready.set(0);
     await this.#session.close();
   }
 }
