@@ -128,3 +128,28 @@ test('with the queue full, a request is refused before its body is read', async 
   await Promise.all(busy);
   assert.deepEqual(answer, { status: 503, code: 'queue_full' });
 });
+
+test('a deadline the client asks for (timeout_ms, or V2 parameters.timeout in µs) expires in the queue with 503', async (t) => {
+  const { mlpModel } = await import('../scripts/onnx/index.ts');
+  const svc = await startService({ slow: { versions: { 1: mlpModel({ sizes: [1024, 4096, 4096, 4], seed: 1 }) } } }, { env: { MAX_BATCH_SIZE: '1', BATCH_DELAY_MS: '0' } });
+  t.after(() => svc.close());
+  const row = Array.from({ length: 1024 }, () => 0.5);
+  // Requests queued ahead (a few ms each) keep the model busy for well over a millisecond.
+  const ahead = Array.from({ length: 40 }, () => postJson(`${svc.url}/v1/models/slow:predict`, { instances: [row] }));
+  const model = svc.service.repository.resolve('slow');
+  const waitUntil = performance.now() + 5000;
+  while (model.queueDepth < 3) {
+    assert.ok(performance.now() < waitUntil, 'the queue never filled');
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  const rowLate = postJson(`${svc.url}/v1/models/slow:predict`, { instances: [row], parameters: { timeout_ms: 1 } });
+  const v2Late = postJson(`${svc.url}/v2/models/slow/infer`, { parameters: { timeout: 1000 }, inputs: [{ name: 'input', shape: [1, 1024], datatype: 'FP32', data: row }] });
+  for (const late of [await rowLate, await v2Late]) {
+    assert.equal(late.status, 503);
+    assert.equal(late.json.code, 'deadline_exceeded');
+    assert.ok(late.headers.get('retry-after'));
+  }
+  assert.ok((await Promise.all(ahead)).every((r) => r.status === 200));
+  const text = await (await fetch(`${svc.metricsUrl}/metrics`)).text();
+  assert.match(text, /meshserve_inference_requests_total\{model="slow",version="1",outcome="timeout"\} 2/);
+});

@@ -76,10 +76,6 @@ export const MAX_ELEMENTS = 1 << 28;
 /** Deepest nesting accepted in JSON tensor data or instances. */
 export const MAX_DEPTH = 32;
 
-export function bytesPerElement(type: ElementType): number | undefined {
-  return type === 'string' ? undefined : ARRAY_BY_ELEMENT[type].BYTES_PER_ELEMENT;
-}
-
 /** Product of dims, after checking each is a non-negative integer and the total stays bounded. */
 export function elementCount(dims: readonly number[], field: string): number {
   let count = 1;
