@@ -46,12 +46,7 @@ export async function startService(repository: string, settings: ServiceSettings
     NODE_ENV: 'production',
   });
   const url = `http://127.0.0.1:${port}`;
-  try {
-    await waitFor200(`${url}/ready`, child, 120_000);
-  } catch (err) {
-    await child.stop();
-    throw err;
-  }
+  await readyOrStop(child, `${url}/ready`, 120_000);
   return { url, metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`, child, stop: child.stop };
 }
 
@@ -60,11 +55,16 @@ export async function startHello(): Promise<{ url: string; child: Child; stop: (
   const port = await freePort();
   const child = startNode(['--import', 'tsx', `${ROOT}bench/hello.ts`], { PORT: String(port), NODE_ENV: 'production' });
   const url = `http://127.0.0.1:${port}`;
+  await readyOrStop(child, `${url}/hello`, 30_000);
+  return { url, child, stop: child.stop };
+}
+
+/** Waits for a 200 from the child; stops it if none comes. */
+async function readyOrStop(child: Child, url: string, timeoutMs: number): Promise<void> {
   try {
-    await waitFor200(`${url}/hello`, child, 30_000);
+    await waitFor200(url, child, timeoutMs);
   } catch (err) {
     await child.stop();
     throw err;
   }
-  return { url, child, stop: child.stop };
 }

@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import type { ElementType, NumericArray, TensorData } from './tensors.ts';
+import { transferList, type ElementType, type TensorData } from './tensors.ts';
 
 export interface RawSpec {
   name: string;
@@ -74,9 +74,7 @@ export class WorkerSession {
 
   /** Runs the model. Input buffers are transferred to the worker: callers must not reuse them. */
   async run(inputs: Record<string, TensorData>): Promise<Record<string, TensorData>> {
-    const transfer = new Set<ArrayBuffer>();
-    for (const t of Object.values(inputs)) if (!Array.isArray(t.data)) transfer.add((t.data as NumericArray).buffer as ArrayBuffer);
-    const reply = await this.#call({ id: this.#nextId++, kind: 'run', inputs }, [...transfer]);
+    const reply = await this.#call({ id: this.#nextId++, kind: 'run', inputs }, transferList(inputs));
     return reply.outputs!;
   }
 

@@ -274,6 +274,13 @@ export function fromBinary(type: ElementType, count: number, bytes: Uint8Array, 
   return out;
 }
 
+/** The buffers behind tensors, once each, to transfer (not copy) them to another thread. */
+export function transferList(tensors: Record<string, TensorData>): ArrayBuffer[] {
+  const buffers = new Set<ArrayBuffer>();
+  for (const t of Object.values(tensors)) if (!Array.isArray(t.data)) buffers.add((t.data as NumericArray).buffer as ArrayBuffer);
+  return [...buffers];
+}
+
 // ---- batching helpers ----
 
 /** Concatenates same-typed tensors along the first dimension. */

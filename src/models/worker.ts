@@ -2,7 +2,7 @@
 // so running it here keeps the main thread free for HTTP, health probes and batching.
 import { parentPort } from 'node:worker_threads';
 import ort from 'onnxruntime-node';
-import type { NumericArray, TensorData } from './tensors.ts';
+import { transferList, type NumericArray, type TensorData } from './tensors.ts';
 import type { WorkerReply, WorkerRequest } from './session.ts';
 
 let session: ort.InferenceSession | undefined;
@@ -20,12 +20,6 @@ function fromOrt(t: ort.Tensor): TensorData {
     if (view.byteOffset !== 0 || view.byteLength !== view.buffer.byteLength) data = view.slice();
   }
   return { type: t.type as TensorData['type'], dims: [...t.dims], data };
-}
-
-function transferables(tensors: Record<string, TensorData>): ArrayBuffer[] {
-  const seen = new Set<ArrayBuffer>();
-  for (const t of Object.values(tensors)) if (!Array.isArray(t.data)) seen.add((t.data as NumericArray).buffer as ArrayBuffer);
-  return [...seen];
 }
 
 function reply(message: WorkerReply, transfer: ArrayBuffer[] = []): void {
@@ -58,7 +52,7 @@ port.on('message', async (msg: WorkerRequest) => {
         const results = await session.run(feeds);
         const outputs: Record<string, TensorData> = {};
         for (const [name, value] of Object.entries(results)) outputs[name] = fromOrt(value as ort.Tensor);
-        reply({ id: msg.id, ok: true, outputs }, transferables(outputs));
+        reply({ id: msg.id, ok: true, outputs }, transferList(outputs));
         break;
       }
       case 'release': {
