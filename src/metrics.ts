@@ -24,7 +24,7 @@ export function createMetrics(options: { maxBatchSize?: number; defaultMetrics?:
   }
   const registers = [registry];
   const modelLabels = ['model', 'version'] as const;
-  return {
+  const metrics = {
     registry,
     httpRequests: new Counter({
       name: 'meshserve_http_requests_total',
@@ -98,6 +98,22 @@ export function createMetrics(options: { maxBatchSize?: number; defaultMetrics?:
       registers,
     }),
   };
+  // prom-client hashes a label set on every call; a request resolves its pair of children once per label set.
+  const httpChildren = new Map<string, { count: () => void; observe: (seconds: number) => void }>();
+  const observeHttp = (method: string, route: string, code: string, seconds: number) => {
+    const key = `${method} ${route} ${code}`;
+    let children = httpChildren.get(key);
+    if (!children) {
+      const labels = { method, route, code };
+      const counter = metrics.httpRequests.labels(labels);
+      const histogram = metrics.httpDuration.labels(labels);
+      children = { count: () => counter.inc(), observe: (s) => histogram.observe(s) };
+      httpChildren.set(key, children);
+    }
+    children.count();
+    children.observe(seconds);
+  };
+  return { ...metrics, observeHttp };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,37 +1,39 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { AppError, toHttpError } from '../errors.ts';
-import { requestContext } from './context.ts';
+import { AppError } from '../errors.ts';
+import { startRequest, type RequestState } from './context.ts';
 import type { AppDeps } from './deps.ts';
 import { healthRoutes } from './health.ts';
+import { inferenceRoutes } from './inference-routes.ts';
 import { buildOpenApi, DOCS_HTML, DOCS_JS } from './openapi.ts';
-import { predictRoutes } from './predict.ts';
+import { sendError } from './reply.ts';
 import { v2Routes } from './v2.ts';
 
 export type { AppDeps, Lifecycle } from './deps.ts';
 
-const API_HEADERS = {
-  'x-content-type-options': 'nosniff',
-  'cache-control': 'no-store',
-  'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
-  'referrer-policy': 'no-referrer',
-};
+export type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
 
-/** Builds the express app on its dependencies; it does not listen. */
-export function createApp(deps: AppDeps): express.Express {
+/** The service's request listener: the inference routes first, express for everything else. It does not listen. */
+export function createApp(deps: AppDeps): RequestListener {
+  const inference = inferenceRoutes(deps);
+  const app = expressApp(deps);
+  return (req, res) => {
+    if (!inference(req, res)) app(req, res);
+  };
+}
+
+/** Health, metadata, documentation and the 404 for anything else. */
+function expressApp(deps: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag');
   app.set('query parser', 'simple');
-  app.use(requestContext(deps.logger, deps.metrics));
-  app.use((_req, res, next) => {
-    res.set(API_HEADERS);
-    // Once draining, ask keep-alive clients to reconnect, so they move to other replicas without a reset.
-    if (deps.lifecycle.shuttingDown) res.set('connection', 'close');
+  app.use((req, res, next) => {
+    res.locals.state = startRequest(deps, req, res, () => (req.route ? `${req.baseUrl}${req.route.path}` : 'unmatched'));
     next();
   });
 
   app.use(healthRoutes(deps));
-  app.use(predictRoutes(deps));
   app.use(v2Routes(deps));
 
   const openapi = JSON.stringify(buildOpenApi(deps.version));
@@ -50,14 +52,7 @@ export function createApp(deps: AppDeps): express.Express {
     throw new AppError('route_not_found', 404, `no route ${req.method} ${req.path.slice(0, 200)}; the API is described at GET /openapi.json`);
   });
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
-    const { status, headers, body } = toHttpError(err);
-    res.locals.errorCode = body.code;
-    if (status >= 500) deps.logger.error({ err, requestId: res.locals.requestId, route: req.path.slice(0, 200) }, 'request failed');
-    if (res.headersSent || status === 499) {
-      res.destroy();
-      return;
-    }
-    res.status(status).set(headers).json(body);
+    sendError(deps, req, res, res.locals.state as RequestState | undefined, err);
   });
   return app;
 }

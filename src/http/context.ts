@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { NextFunction, Request, Response } from 'express';
-import type { Logger } from 'pino';
-import type { Metrics } from '../metrics.ts';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AppDeps } from './deps.ts';
 
 /** What an inference handler adds to the request's log line. */
 export interface InferenceInfo {
@@ -12,15 +11,29 @@ export interface InferenceInfo {
   computeMs?: number;
 }
 
+/** Per-request state shared by the request's handler, its error reply and its log line. */
+export interface RequestState {
+  id: string;
+  inference?: InferenceInfo;
+  errorCode?: string;
+}
+
+const API_HEADERS: [string, string][] = [
+  ['x-content-type-options', 'nosniff'],
+  ['cache-control', 'no-store'],
+  ['content-security-policy', "default-src 'none'; frame-ancestors 'none'"],
+  ['referrer-policy', 'no-referrer'],
+];
+
 const TRACE_HEADER = /^(traceparent|tracestate|b3|x-b3-[a-z]+|l5d-ctx-[a-z-]+)$/;
 const REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
 
-export function requestId(req: Request): string {
-  const given = req.get('x-request-id');
-  return given && REQUEST_ID.test(given) ? given : randomUUID();
+export function requestId(req: IncomingMessage): string {
+  const given = req.headers['x-request-id'];
+  return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
 }
 
-function traceContext(req: Request): Record<string, string> | undefined {
+function traceContext(req: IncomingMessage): Record<string, string> | undefined {
   let found: Record<string, string> | undefined;
   for (const [name, value] of Object.entries(req.headers)) {
     if (TRACE_HEADER.test(name) && typeof value === 'string') (found ??= {})[name] = value.slice(0, 256);
@@ -30,50 +43,53 @@ function traceContext(req: Request): Record<string, string> | undefined {
 
 const round = (ms: number) => Math.round(ms * 1000) / 1000;
 
-/** Request id, one log line and the HTTP metrics per request. */
-export function requestContext(logger: Logger, metrics: Metrics) {
-  return (req: Request, res: Response, next: NextFunction) => {
-    const started = performance.now();
-    const id = requestId(req);
-    res.locals.requestId = id;
-    res.setHeader('x-request-id', id);
-    // 'close' follows 'finish' for every response, and also comes alone when the client went away.
-    res.once('close', () => {
-      const route = req.route ? `${req.baseUrl}${req.route.path}` : 'unmatched';
-      const code = res.writableFinished ? String(res.statusCode) : 'aborted';
-      const seconds = (performance.now() - started) / 1000;
-      const labels = { method: req.method, route, code };
-      metrics.httpRequests.inc(labels);
-      metrics.httpDuration.observe(labels, seconds);
-      const level = res.statusCode >= 500 ? 'error' : route === '/healthz' || route === '/ready' ? 'debug' : 'info';
-      if (!logger.isLevelEnabled(level)) return;
-      const inference = res.locals.inference as InferenceInfo | undefined;
-      const line = {
-        requestId: id,
-        method: req.method,
-        route,
-        url: req.originalUrl.length > 256 ? `${req.originalUrl.slice(0, 256)}…` : req.originalUrl,
-        status: res.statusCode,
-        aborted: !res.writableFinished || undefined,
-        durationMs: round(seconds * 1000),
-        ...(inference && {
-          model: inference.model,
-          version: inference.version,
-          batchSize: inference.batchSize,
-          queueMs: inference.queueMs === undefined ? undefined : round(inference.queueMs),
-          computeMs: inference.computeMs === undefined ? undefined : round(inference.computeMs),
-        }),
-        trace: traceContext(req),
-        errorCode: res.locals.errorCode as string | undefined,
-      };
-      logger[level](line, 'request');
-    });
-    next();
-  };
+/**
+ * Starts a request: request id, the API's response headers, and on 'close' the HTTP metrics and one log line.
+ * `route` names the matched route pattern (never the raw URL); it is read when the response closes.
+ */
+export function startRequest(deps: AppDeps, req: IncomingMessage, res: ServerResponse, route: () => string): RequestState {
+  const { logger, metrics } = deps;
+  const started = performance.now();
+  const state: RequestState = { id: requestId(req) };
+  res.setHeader('x-request-id', state.id);
+  for (const [name, value] of API_HEADERS) res.setHeader(name, value);
+  // Once draining, ask keep-alive clients to reconnect, so they move to other replicas without a reset.
+  if (deps.lifecycle.shuttingDown) res.setHeader('connection', 'close');
+  // 'close' follows 'finish' for every response, and also comes alone when the client went away.
+  res.once('close', () => {
+    const name = route();
+    const code = res.writableFinished ? String(res.statusCode) : 'aborted';
+    const seconds = (performance.now() - started) / 1000;
+    metrics.observeHttp(req.method ?? 'GET', name, code, seconds);
+    const level = res.statusCode >= 500 ? 'error' : name === '/healthz' || name === '/ready' ? 'debug' : 'info';
+    if (!logger.isLevelEnabled(level)) return;
+    const url = req.url ?? '';
+    const inference = state.inference;
+    const line = {
+      requestId: state.id,
+      method: req.method,
+      route: name,
+      url: url.length > 256 ? `${url.slice(0, 256)}…` : url,
+      status: res.statusCode,
+      aborted: !res.writableFinished || undefined,
+      durationMs: round(seconds * 1000),
+      ...(inference && {
+        model: inference.model,
+        version: inference.version,
+        batchSize: inference.batchSize,
+        queueMs: inference.queueMs === undefined ? undefined : round(inference.queueMs),
+        computeMs: inference.computeMs === undefined ? undefined : round(inference.computeMs),
+      }),
+      trace: traceContext(req),
+      errorCode: state.errorCode,
+    };
+    logger[level](line, 'request');
+  });
+  return state;
 }
 
 /** Aborts when the client goes away before the response is sent, so queued work can be dropped. */
-export function clientSignal(res: Response): AbortSignal {
+export function clientSignal(res: ServerResponse): AbortSignal {
   const controller = new AbortController();
   res.once('close', () => {
     if (!res.writableFinished) controller.abort();

@@ -1,9 +1,11 @@
-import express, { Router, type Request, type Response } from 'express';
+import type { ServerResponse } from 'node:http';
+import { Router, type Request } from 'express';
 import type { Model } from '../models/model.ts';
 import { V2_BY_ELEMENT } from '../models/tensors.ts';
+import type { RequestState } from './context.ts';
 import type { AppDeps } from './deps.ts';
-import { decodeFor, runInference, shedLoad } from './infer.ts';
-import { decodeInputs, encodeResponse, HEADER_LENGTH, parseInferBody, selectOutputs } from './v2-codec.ts';
+import { decodeFor, runInference } from './infer.ts';
+import { decodeInputs, encodeResponse, parseInferBody, selectOutputs, type EncodedResponse } from './v2-codec.ts';
 
 export const V2_EXTENSIONS = ['binary_tensor_data'];
 
@@ -29,11 +31,27 @@ function tritonConfig(model: Model) {
   return { name: model.name, platform: 'onnxruntime_onnx', backend: 'onnxruntime', max_batch_size: batched, input: model.inputs.map(spec), output: model.outputs.map(spec) };
 }
 
-/** KServe V2 / Open Inference Protocol REST routes, with Triton's binary tensor data extension. */
+/** POST /v2/models/<name>[/versions/<v>]/infer: the raw body (JSON, or JSON then binary data) in, the encoded response out. */
+export async function inferV2(
+  deps: AppDeps,
+  model: Model,
+  body: Buffer,
+  headerLength: string | undefined,
+  state: RequestState,
+  res: ServerResponse,
+): Promise<EncodedResponse> {
+  const { request, inputs, selected } = decodeFor(model, () => {
+    const parsed = parseInferBody(body, headerLength);
+    return { request: parsed.request, inputs: decodeInputs(model, parsed.request, parsed.binary), selected: selectOutputs(model, parsed.request) };
+  });
+  const timeoutUs = request.parameters?.timeout;
+  const outputs = await runInference(deps, state, res, model, inputs, timeoutUs === undefined ? undefined : timeoutUs / 1000);
+  return encodeResponse(model, request.id, outputs, selected);
+}
+
+/** KServe V2 / Open Inference Protocol metadata routes (inference itself is served by inference-routes.ts). */
 export function v2Routes(deps: AppDeps): Router {
   const router = Router();
-  // V2 clients send no content type: the body is read raw and parsed here.
-  const raw = express.raw({ limit: deps.config.BODY_LIMIT, type: () => true });
   const model = (req: Request) => {
     const params = req.params as Record<string, string | undefined>;
     return deps.repository.resolve(String(params.name), params.version);
@@ -53,18 +71,6 @@ export function v2Routes(deps: AppDeps): Router {
     router.get(`${prefix}/ready`, (req, res) => {
       model(req); // 404 for unknown models, 503 while not ready
       res.json({ name: String((req.params as Record<string, string>).name), ready: true });
-    });
-    router.post(`${prefix}/infer`, shedLoad(model), raw, async (req: Request, res: Response) => {
-      const m = model(req);
-      const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-      const { request, inputs, selected } = decodeFor(m, () => {
-        const parsed = parseInferBody(body, req.get(HEADER_LENGTH));
-        return { request: parsed.request, inputs: decodeInputs(m, parsed.request, parsed.binary), selected: selectOutputs(m, parsed.request) };
-      });
-      const timeoutUs = request.parameters?.timeout;
-      const outputs = await runInference(deps, res, m, inputs, timeoutUs === undefined ? undefined : timeoutUs / 1000);
-      const encoded = encodeResponse(m, request.id, outputs, selected);
-      res.set(encoded.headers).send(encoded.body);
     });
   }
   return router;
