@@ -15,6 +15,7 @@ import {
   nestedShape,
   toBinary,
   toHalf,
+  toJsonArrayText,
   toJsonValues,
   V2_BY_ELEMENT,
   type ElementType,
@@ -96,6 +97,24 @@ describe('round trips', () => {
       }),
       RUNS,
     );
+  });
+
+  test('JSON output text equals JSON.stringify of the values for any bytes (NaN, infinities and -0 included)', () => {
+    const SIZE: Partial<Record<ElementType, number>> = { bool: 1, uint8: 1, int8: 1, uint16: 2, int16: 2, float16: 2, uint32: 4, int32: 4, float32: 4, uint64: 8, int64: 8, float64: 8 };
+    const numeric = TYPES.filter((t) => t !== 'string');
+    fc.assert(
+      fc.property(fc.constantFrom(...numeric), fc.integer({ min: 0, max: 16 }), fc.uint8Array({ minLength: 128, maxLength: 128 }), (type, count, raw) => {
+        const bytes = type === 'bool' ? raw.map((b) => b & 1) : raw; // BOOL bytes other than 0 and 1 are refused
+        const data = fromBinary(type, count, bytes.subarray(0, count * SIZE[type]!), 'data');
+        const t = { type, dims: [count], data };
+        assert.equal(toJsonArrayText(t), JSON.stringify(toJsonValues(t)));
+      }),
+      RUNS,
+    );
+    for (const type of ['float32', 'float64'] as const) {
+      const data = fromJsonValues(type, [0.1, -0, 1e-45, 3.4028234663852886e38, 1 / 3], 'data');
+      assert.equal(toJsonArrayText({ type, dims: [5], data }), JSON.stringify(toJsonValues({ type, dims: [5], data })));
+    }
   });
 
   test('nest and flatten are inverse, and nestedShape recovers the dims', () => {

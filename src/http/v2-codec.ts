@@ -9,7 +9,7 @@ import {
   fromBinary,
   fromJsonValues,
   toBinary,
-  toJsonValues,
+  toJsonArrayText,
   V2_BY_ELEMENT,
   type TensorData,
   type V2Datatype,
@@ -107,15 +107,17 @@ export interface EncodedResponse {
 /** The V2 response: plain JSON, or a JSON header followed by binary output data when any output is binary. */
 export function encodeResponse(model: Model, id: string | undefined, outputs: Tensors, selected: { name: string; binary: boolean }[]): EncodedResponse {
   const chunks: Buffer[] = [];
+  // Each output is JSON text; its data array is spliced in as text (see toJsonArrayText) rather than stringified.
   const described = selected.map(({ name, binary }) => {
     const t = outputs[name]!;
     const base = { name, datatype: V2_BY_ELEMENT[t.type], shape: t.dims };
-    if (!binary) return { ...base, data: toJsonValues(t) };
+    if (!binary) return `${JSON.stringify(base).slice(0, -1)},"data":${toJsonArrayText(t)}}`;
     const bytes = toBinary(t);
     chunks.push(bytes);
-    return { ...base, parameters: { binary_data_size: bytes.length } };
+    return JSON.stringify({ ...base, parameters: { binary_data_size: bytes.length } });
   });
-  const header = JSON.stringify({ model_name: model.name, model_version: String(model.version), ...(id !== undefined ? { id } : {}), outputs: described });
+  const top = JSON.stringify({ model_name: model.name, model_version: String(model.version), ...(id !== undefined ? { id } : {}) });
+  const header = `${top.slice(0, -1)},"outputs":[${described.join(',')}]}`;
   if (chunks.length === 0) return { body: header, headers: { 'content-type': 'application/json' } };
   const head = Buffer.from(header, 'utf8');
   return {

@@ -186,6 +186,28 @@ export function toJsonValues(tensor: TensorData): (number | string | boolean)[] 
   return Array.from(data as Float32Array);
 }
 
+const JOINABLE = new Set<ElementType>(['uint8', 'uint16', 'uint32', 'int8', 'int16', 'int32', 'float32', 'float64']);
+
+/**
+ * The JSON array text of a tensor's flat data, the same text JSON.stringify(toJsonValues(t)) gives.
+ * Typed-array join() prints numbers with the same shortest round-trip digits about 4x faster, which
+ * matters for large float outputs; it is used unless a NaN or infinity needs JSON's null.
+ */
+export function toJsonArrayText(tensor: TensorData): string {
+  if (JOINABLE.has(tensor.type)) {
+    const data = tensor.data as Float32Array;
+    let finite = true;
+    for (let i = 0; i < data.length; i++) {
+      if (!Number.isFinite(data[i]!)) {
+        finite = false;
+        break;
+      }
+    }
+    if (finite) return `[${data.join(',')}]`;
+  }
+  return JSON.stringify(toJsonValues(tensor));
+}
+
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
 
