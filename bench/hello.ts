@@ -1,5 +1,8 @@
-// The yardstick for the HTTP layer: a bare express 5 app with one route answering a small JSON body.
-// GET /hello is the bare route; POST /hello-json also parses a JSON body like /predict does.
+// The yardsticks for the HTTP layer, in one process:
+//   GET /hello        a bare express 5 route answering a small JSON body (the goal's baseline);
+//   POST /hello-json  the same after express.json() parses a body like /predict's;
+//   GET /node-hello   the same small JSON body straight from node:http, with no framework at all.
+import http from 'node:http';
 import express from 'express';
 
 const app = express();
@@ -11,4 +14,14 @@ app.get('/hello', (_req, res) => {
 app.post('/hello-json', express.json(), (req, res) => {
   res.json({ hello: 'world', rows: Array.isArray((req.body as { instances?: unknown }).instances) ? 1 : 0 });
 });
-app.listen(Number(process.env.PORT ?? 0), '127.0.0.1');
+
+const server = http.createServer((req, res) => {
+  if (req.method === 'GET' && req.url === '/node-hello') {
+    const body = JSON.stringify({ hello: 'world' });
+    res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+    return;
+  }
+  app(req, res);
+});
+server.listen(Number(process.env.PORT ?? 0), '127.0.0.1');

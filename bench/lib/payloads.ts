@@ -21,6 +21,7 @@ function row(n: number, seed: number): Float32Array {
 }
 
 export const hello: Payload = { method: 'GET', path: '/hello', headers: {}, rows: 0 };
+export const nodeHello: Payload = { method: 'GET', path: '/node-hello', headers: {}, rows: 0 };
 
 const irisBody = Buffer.from(JSON.stringify({ instances: [[5.1, 3.5, 1.4, 0.2]] }));
 export const irisPredict: Payload = { method: 'POST', path: '/predict', headers: { 'content-type': 'application/json' }, body: irisBody, rows: 1 };

@@ -54,6 +54,13 @@ export function ratios(r: SuiteResult): Ratio[] {
     const iris = find(r, `iris-${mode}-c64`).summary;
     out.push({ name: `iris /predict @64 (batching ${mode}) / express hello, req/s`, value: iris.reqPerSec / hello.reqPerSec, detail: `${f0(iris.reqPerSec)} / ${f0(hello.reqPerSec)} req/s` });
   }
+  // A stricter yardstick than the goal's: the same small reply from node:http with no framework (absent from older results).
+  const nodeHello = r.scenarios.find((x) => x.id === 'node-hello-get-c64')?.summary;
+  if (nodeHello) {
+    const iris = find(r, 'iris-on-c64').summary;
+    out.push({ name: 'iris /predict @64 (batching on) / node:http hello, req/s', value: iris.reqPerSec / nodeHello.reqPerSec, detail: `${f0(iris.reqPerSec)} / ${f0(nodeHello.reqPerSec)} req/s` });
+    out.push({ name: 'express hello / node:http hello, req/s', value: hello.reqPerSec / nodeHello.reqPerSec, detail: `${f0(hello.reqPerSec)} / ${f0(nodeHello.reqPerSec)} req/s` });
+  }
   for (const format of ['json', 'binary']) {
     const t2 = find(r, `mlp-${format}-on-2threads-c64`).summary;
     const t1 = find(r, `mlp-${format}-on-c64`).summary;

@@ -1,7 +1,7 @@
-import { hello, helloJson, irisPredict, mlpBinary, mlpJson, type Payload } from './payloads.ts';
+import { hello, helloJson, irisPredict, nodeHello, mlpBinary, mlpJson, type Payload } from './payloads.ts';
 import { DEFAULT_SETTINGS, type ServiceSettings } from './service.ts';
 
-/** The service configurations the suite starts; 'hello' is the bare express app. */
+/** The service configurations the suite starts; 'hello' is the bare express app (and a bare node:http route). */
 export const SERVICES = {
   on: { ...DEFAULT_SETTINGS, maxBatchSize: 32 },
   off: { ...DEFAULT_SETTINGS, maxBatchSize: 1 },
@@ -27,6 +27,7 @@ export function scenarios(): Scenario[] {
   const binary = mlpBinary();
   const list: Scenario[] = [
     { id: 'hello-get-c64', series: 'express hello', label: 'express hello GET /hello', service: 'hello', payload: hello, connections: 64 },
+    { id: 'node-hello-get-c64', series: 'node:http hello', label: 'node:http hello GET /node-hello (no framework)', service: 'hello', payload: nodeHello, connections: 64 },
     { id: 'hello-post-json-c64', series: 'express hello', label: 'express POST + express.json()', service: 'hello', payload: helloJson, connections: 64 },
     { id: 'iris-on-c64', series: 'iris', label: 'iris /predict, batching on', service: 'on', payload: irisPredict, connections: 64 },
     { id: 'iris-off-c64', series: 'iris', label: 'iris /predict, batching off', service: 'off', payload: irisPredict, connections: 64 },

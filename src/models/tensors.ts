@@ -94,6 +94,10 @@ export function allocate(type: ElementType, length: number): TensorBuffer {
 /** Flattens nested JSON arrays row-major; depth is bounded so hostile nesting is rejected. */
 export function flatten(value: unknown, field: string): unknown[] {
   if (!Array.isArray(value)) return [value];
+  // Already flat (the usual V2 "data"): no copy.
+  let nested = false;
+  for (let i = 0; i < value.length && !nested; i++) nested = Array.isArray(value[i]);
+  if (!nested) return value;
   const out: unknown[] = [];
   const walk = (v: unknown[], depth: number) => {
     if (depth > MAX_DEPTH) throw invalid(`${field} is nested deeper than ${MAX_DEPTH} levels`);
