@@ -24,6 +24,20 @@ const f1 = (n: number) => (Number.isFinite(n) ? n.toFixed(1) : '-');
 const f2 = (n: number) => (Number.isFinite(n) ? n.toFixed(2) : '-');
 const pct = (n: number) => (Number.isFinite(n) ? `${Math.round(n * 100)}%` : '-');
 
+/**
+ * a / b computed per round (runs of the same round are minutes apart at most), then the median over rounds.
+ * This machine's speed drifts by 20-30% over a full suite; pairing within a round keeps that drift out
+ * of the ratios, where a ratio of two medians would mix rounds.
+ */
+function paired(a: number[], b: number[]): { value: number; text: string } {
+  const perRound = a.slice(0, b.length).map((x, i) => x / b[i]!);
+  return { value: median(perRound), text: `per round ${perRound.map(f2).join(', ')}` };
+}
+
+const rps = (s: ScenarioResult) => s.runs.map((x) => x.reqPerSec);
+const rowsPs = (s: ScenarioResult) => s.runs.map((x) => x.rowsPerSec);
+const bestPerRound = (c: ReturnType<typeof ceilingOf>) => c.rounds.map((x) => x.best.rowsPerSec);
+
 export function ceilingOf(r: SuiteResult, threads = 1, sessions = 1) {
   const c = r.ceiling.find((x) => x.threads === threads && x.sessions === sessions);
   if (!c) throw new Error(`no ceiling for ${threads} threads x ${sessions} sessions`);
@@ -34,40 +48,46 @@ export function ratios(r: SuiteResult): Ratio[] {
   const ceiling = ceilingOf(r);
   const out: Ratio[] = [];
   for (const format of ['json', 'binary']) {
-    const on = find(r, `mlp-${format}-on-c64`).summary;
-    const off = find(r, `mlp-${format}-off-c64`).summary;
+    const on = find(r, `mlp-${format}-on-c64`);
+    const off = find(r, `mlp-${format}-off-c64`);
     const name = format === 'json' ? 'JSON' : 'binary';
+    const speedup = paired(rps(on), rps(off));
     out.push({
       name: `MLP ${name} @64: batching on / off, req/s`,
-      value: on.reqPerSec / off.reqPerSec,
-      detail: `${f0(on.reqPerSec)} / ${f0(off.reqPerSec)} req/s`,
+      value: speedup.value,
+      detail: `medians ${f0(on.summary.reqPerSec)} / ${f0(off.summary.reqPerSec)} req/s; ${speedup.text}`,
     });
-    out.push({ name: `MLP ${name} @64: batching on / off, p99`, value: on.p99 / off.p99, detail: `${f1(on.p99)} / ${f1(off.p99)} ms (below 1 = on is better)` });
+    out.push({ name: `MLP ${name} @64: batching on / off, p99`, value: on.summary.p99 / off.summary.p99, detail: `${f1(on.summary.p99)} / ${f1(off.summary.p99)} ms (below 1 = on is better)` });
+    const frac = paired(rowsPs(on), bestPerRound(ceiling));
     out.push({
       name: `MLP ${name} @64: batching on rows/s / in-process ceiling`,
-      value: on.rowsPerSec / ceiling.bestRowsPerSec,
-      detail: `${f0(on.rowsPerSec)} / ${f0(ceiling.bestRowsPerSec)} rows/s (ceiling: 1 session, 1 intra-op thread, batch ${ceiling.bestBatch})`,
+      value: frac.value,
+      detail: `medians ${f0(on.summary.rowsPerSec)} / ${f0(ceiling.bestRowsPerSec)} rows/s (ceiling: 1 session, 1 intra-op thread, batch ${ceiling.bestBatch}); ${frac.text}`,
     });
   }
-  const hello = find(r, 'hello-get-c64').summary;
+  const hello = find(r, 'hello-get-c64');
   for (const mode of ['on', 'off']) {
-    const iris = find(r, `iris-${mode}-c64`).summary;
-    out.push({ name: `iris /predict @64 (batching ${mode}) / express hello, req/s`, value: iris.reqPerSec / hello.reqPerSec, detail: `${f0(iris.reqPerSec)} / ${f0(hello.reqPerSec)} req/s` });
+    const iris = find(r, `iris-${mode}-c64`);
+    const x = paired(rps(iris), rps(hello));
+    out.push({ name: `iris /predict @64 (batching ${mode}) / express hello, req/s`, value: x.value, detail: `medians ${f0(iris.summary.reqPerSec)} / ${f0(hello.summary.reqPerSec)} req/s; ${x.text}` });
   }
   // A stricter yardstick than the goal's: the same small reply from node:http with no framework (absent from older results).
-  const nodeHello = r.scenarios.find((x) => x.id === 'node-hello-get-c64')?.summary;
+  const nodeHello = r.scenarios.find((x) => x.id === 'node-hello-get-c64');
   if (nodeHello) {
-    const iris = find(r, 'iris-on-c64').summary;
-    out.push({ name: 'iris /predict @64 (batching on) / node:http hello, req/s', value: iris.reqPerSec / nodeHello.reqPerSec, detail: `${f0(iris.reqPerSec)} / ${f0(nodeHello.reqPerSec)} req/s` });
-    out.push({ name: 'express hello / node:http hello, req/s', value: hello.reqPerSec / nodeHello.reqPerSec, detail: `${f0(hello.reqPerSec)} / ${f0(nodeHello.reqPerSec)} req/s` });
+    const iris = find(r, 'iris-on-c64');
+    const a = paired(rps(iris), rps(nodeHello));
+    out.push({ name: 'iris /predict @64 (batching on) / node:http hello, req/s', value: a.value, detail: `medians ${f0(iris.summary.reqPerSec)} / ${f0(nodeHello.summary.reqPerSec)} req/s; ${a.text}` });
+    const b = paired(rps(hello), rps(nodeHello));
+    out.push({ name: 'express hello / node:http hello, req/s', value: b.value, detail: `medians ${f0(hello.summary.reqPerSec)} / ${f0(nodeHello.summary.reqPerSec)} req/s; ${b.text}` });
   }
   for (const format of ['json', 'binary']) {
-    const t2 = find(r, `mlp-${format}-on-2threads-c64`).summary;
-    const t1 = find(r, `mlp-${format}-on-c64`).summary;
+    const t2 = find(r, `mlp-${format}-on-2threads-c64`);
+    const t1 = find(r, `mlp-${format}-on-c64`);
+    const x = paired(rps(t2), rps(t1));
     out.push({
       name: `MLP ${format === 'json' ? 'JSON' : 'binary'} @64 batching on: 2 / 1 intra-op threads, req/s`,
-      value: t2.reqPerSec / t1.reqPerSec,
-      detail: `${f0(t2.reqPerSec)} / ${f0(t1.reqPerSec)} req/s; p99 ${f1(t2.p99)} / ${f1(t1.p99)} ms`,
+      value: x.value,
+      detail: `medians ${f0(t2.summary.reqPerSec)} / ${f0(t1.summary.reqPerSec)} req/s; p99 ${f1(t2.summary.p99)} / ${f1(t1.summary.p99)} ms; ${x.text}`,
     });
   }
   const c21 = ceilingOf(r, 2, 1);
@@ -82,17 +102,15 @@ export function goals(r: SuiteResult): Goal[] {
   const out: Goal[] = [];
   for (const format of ['json', 'binary']) {
     const name = format === 'json' ? 'V2 JSON' : 'V2 binary';
-    const on = find(r, `mlp-${format}-on-c64`).summary;
-    const off = find(r, `mlp-${format}-off-c64`).summary;
-    const speedup = on.reqPerSec / off.reqPerSec;
+    const on = find(r, `mlp-${format}-on-c64`);
+    const off = find(r, `mlp-${format}-off-c64`);
+    const speedup = paired(rps(on), rps(off)).value;
     out.push({ goal: `MLP ${name} @64: batching on >= 4x req/s of off`, measured: `${f2(speedup)}x`, met: Number.isFinite(speedup) && speedup >= 4 });
-    out.push({ goal: `MLP ${name} @64: batching on p99 no worse than off`, measured: `${f1(on.p99)} vs ${f1(off.p99)} ms`, met: on.ok > 0 && off.ok > 0 && on.p99 <= off.p99 });
-    const frac = on.rowsPerSec / ceiling.bestRowsPerSec;
+    out.push({ goal: `MLP ${name} @64: batching on p99 no worse than off`, measured: `${f1(on.summary.p99)} vs ${f1(off.summary.p99)} ms`, met: on.summary.ok > 0 && off.summary.ok > 0 && on.summary.p99 <= off.summary.p99 });
+    const frac = paired(rowsPs(on), bestPerRound(ceiling)).value;
     out.push({ goal: `MLP ${name} @64: batching on >= 50% of the in-process ceiling`, measured: pct(frac), met: Number.isFinite(frac) && frac >= 0.5 });
   }
-  const iris = find(r, 'iris-on-c64').summary;
-  const hello = find(r, 'hello-get-c64').summary;
-  const irisRatio = iris.reqPerSec / hello.reqPerSec;
+  const irisRatio = paired(rps(find(r, 'iris-on-c64')), rps(find(r, 'hello-get-c64'))).value;
   out.push({ goal: 'iris /predict @64 >= 70% of express hello req/s', measured: pct(irisRatio), met: Number.isFinite(irisRatio) && irisRatio >= 0.7 });
   const o = r.overload;
   const other = Object.values(o.otherNon2xx).reduce((a, b) => a + b, 0);

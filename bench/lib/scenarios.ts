@@ -22,19 +22,20 @@ export interface Scenario {
 
 const SWEEP = [1, 8, 64, 256];
 
+/** In run order: pairs that are compared (iris and express hello, batching on and off) run back to back. */
 export function scenarios(): Scenario[] {
   const json = mlpJson();
   const binary = mlpBinary();
   const list: Scenario[] = [
     { id: 'hello-get-c64', series: 'express hello', label: 'express hello GET /hello', service: 'hello', payload: hello, connections: 64 },
-    { id: 'node-hello-get-c64', series: 'node:http hello', label: 'node:http hello GET /node-hello (no framework)', service: 'hello', payload: nodeHello, connections: 64 },
-    { id: 'hello-post-json-c64', series: 'express hello', label: 'express POST + express.json()', service: 'hello', payload: helloJson, connections: 64 },
     { id: 'iris-on-c64', series: 'iris', label: 'iris /predict, batching on', service: 'on', payload: irisPredict, connections: 64 },
     { id: 'iris-off-c64', series: 'iris', label: 'iris /predict, batching off', service: 'off', payload: irisPredict, connections: 64 },
+    { id: 'node-hello-get-c64', series: 'node:http hello', label: 'node:http hello GET /node-hello (no framework)', service: 'hello', payload: nodeHello, connections: 64 },
+    { id: 'hello-post-json-c64', series: 'express hello', label: 'express POST + express.json()', service: 'hello', payload: helloJson, connections: 64 },
   ];
   for (const [format, payload] of [['JSON', json], ['binary', binary]] as const) {
-    for (const [mode, service] of [['on', 'on'], ['off', 'off']] as const) {
-      for (const c of SWEEP) {
+    for (const c of SWEEP) {
+      for (const [mode, service] of [['on', 'on'], ['off', 'off']] as const) {
         list.push({
           id: `mlp-${format.toLowerCase()}-${mode}-c${c}`,
           series: `MLP ${format}, batching ${mode}`,
