@@ -2,8 +2,11 @@
 // URL forms they accept. (Malformed bodies are covered by test/hostile.)
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
+import { AppError } from '../src/errors.ts';
+import { readBody } from '../src/http/body.ts';
 import { send, startService, type TestService } from './helpers/service.ts';
 
 const LIMIT = 64 * 1024;
@@ -110,5 +113,25 @@ describe('URL forms of the inference routes', () => {
     assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
     assert.equal(res.headers.get('cache-control'), 'no-store');
     assert.equal(res.headers.get('content-type'), 'application/json; charset=utf-8');
+  });
+});
+
+describe('readBody', () => {
+  test('a client that leaves in the middle of a gzip body ends the read with request_aborted instead of leaving it pending', async (t) => {
+    let settled!: (outcome: unknown) => void;
+    const outcome = new Promise((resolve) => (settled = resolve));
+    const server = http.createServer((req) => {
+      readBody(req, 1_000_000).then(() => settled('resolved'), settled);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    t.after(() => new Promise((resolve) => server.close(resolve)));
+    const body = gzipSync(JSON.stringify({ pad: 'x'.repeat(100_000) }));
+    const socket = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+    socket.write(`POST /x HTTP/1.1\r\nHost: x\r\nContent-Encoding: gzip\r\nContent-Length: ${body.length}\r\n\r\n`);
+    socket.write(body.subarray(0, 20));
+    setTimeout(() => socket.destroy(), 100);
+    const result = await Promise.race([outcome, new Promise((resolve) => setTimeout(() => resolve('still pending after 5 s'), 5000).unref())]);
+    assert.ok(result instanceof AppError, String(result));
+    assert.equal(result.code, 'request_aborted');
   });
 });

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
-import type { Readable } from 'node:stream';
 import zlib from 'node:zlib';
+import getRawBody from 'raw-body';
 import { AppError } from '../errors.ts';
 
 const DECODERS: Record<string, () => zlib.Gunzip | zlib.Inflate | zlib.BrotliDecompress> = {
@@ -10,59 +10,38 @@ const DECODERS: Record<string, () => zlib.Gunzip | zlib.Inflate | zlib.BrotliDec
   br: () => zlib.createBrotliDecompress(),
 };
 
-const tooLarge = (limit: number) => new AppError('body_too_large', 413, `request body is larger than the limit of ${limit} bytes`);
-
 /**
- * Reads a request body of at most `limit` bytes (after decoding a gzip, deflate or br content-encoding).
- * On failure the rest of the request is drained before the promise rejects, so the error reply does not
- * race a client that is still sending.
+ * Reads a request body of at most `limit` bytes (after decoding a gzip, deflate or br content-encoding),
+ * with raw-body, the reader under express' own body parsers. On failure the rest of the request is
+ * drained before the promise rejects, so the error reply does not race a client that is still sending.
+ * raw-body's errors (413 entity.too.large, 400 request.aborted, ...) are mapped by toHttpError.
  */
-export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const encoding = (req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
   const decoder = encoding === 'identity' ? undefined : DECODERS[encoding];
   if (encoding !== 'identity' && !decoder) {
     return drained(req, new AppError('unsupported_encoding', 415, `unsupported content-encoding "${encoding.slice(0, 32)}"; expected gzip, deflate, br or identity`));
   }
-  const declared = Number(req.headers['content-length']);
-  if (!decoder && declared > limit) return drained(req, tooLarge(limit));
-
-  return new Promise((resolve, reject) => {
-    const inflate = decoder?.();
-    const source: Readable = inflate ? req.pipe(inflate) : req;
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let done = false;
-    const fail = (err: AppError) => {
-      if (done) return;
-      done = true;
-      if (inflate) {
-        req.unpipe(inflate);
-        inflate.destroy();
-      }
-      drained(req, err).catch(reject);
-    };
-    source.on('data', (chunk: Buffer) => {
-      if (done) return;
-      size += chunk.length;
-      if (size > limit) fail(tooLarge(limit));
-      else chunks.push(chunk);
-    });
-    source.on('end', () => {
-      if (done) return;
-      done = true;
-      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
-    });
-    source.on('error', (err: NodeJS.ErrnoException) => {
-      fail(new AppError('invalid_body', 400, `request body is not valid ${encoding} data (${err.code ?? err.message})`));
-    });
-    req.on('close', () => {
-      if (!req.complete) fail(new AppError('request_aborted', 400, 'request was aborted by the client'));
-    });
+  const inflate = decoder?.();
+  // pipe() does not pass on a client that goes away mid-body: end the decoder too, or the read never settles.
+  req.once('close', () => {
+    if (!req.complete) inflate?.destroy(new AppError('request_aborted', 400, 'request was aborted by the client'));
   });
+  try {
+    // The declared length is checked (and the limit enforced before reading) only for an unencoded body.
+    return await getRawBody(inflate ? req.pipe(inflate) : req, { limit, length: inflate ? null : (req.headers['content-length'] ?? null) });
+  } catch (err) {
+    if (inflate) {
+      req.unpipe(inflate);
+      inflate.destroy();
+    }
+    const known = err instanceof AppError || typeof (err as { type?: unknown }).type === 'string';
+    return drained(req, known ? err : new AppError('invalid_body', 400, `request body is not valid ${encoding} data (${(err as NodeJS.ErrnoException).code ?? 'decode error'})`));
+  }
 }
 
 /** Discards the rest of the request, then rejects with `err`. */
-function drained(req: IncomingMessage, err: AppError): Promise<never> {
+function drained(req: IncomingMessage, err: unknown): Promise<never> {
   return new Promise((_resolve, reject) => {
     if (req.complete || req.destroyed) {
       reject(err);
