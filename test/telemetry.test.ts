@@ -153,3 +153,39 @@ test('a deadline the client asks for (timeout_ms, or V2 parameters.timeout in µ
   const text = await (await fetch(`${svc.metricsUrl}/metrics`)).text();
   assert.match(text, /meshserve_inference_requests_total\{model="slow",version="1",outcome="timeout"\} 2/);
 });
+
+test('a client that disconnects while its request is queued is dropped: counted as cancelled, logged as aborted with no status', async (t) => {
+  const { mlpModel } = await import('../scripts/onnx/index.ts');
+  const http = await import('node:http');
+  // A model slow enough (a few ms per row, one row per batch) that a queue builds up behind busy clients.
+  const svc = await startService({ slow: { versions: { 1: mlpModel({ sizes: [1024, 4096, 4096, 4], seed: 1 }) } } }, { env: { MAX_BATCH_SIZE: '1', BATCH_DELAY_MS: '0' } });
+  t.after(() => svc.close());
+  const url = `${svc.url}/v1/models/slow:predict`;
+  const body = JSON.stringify({ instances: [Array.from({ length: 1024 }, () => 0.5)] });
+  let stop = false;
+  const busy = Array.from({ length: 8 }, async () => {
+    while (!stop) await postJson(url, body);
+  });
+  await new Promise((r) => setTimeout(r, 200));
+  // Whole requests sent, then the connection dropped before the reply: each waits behind about 8 batches.
+  const leavers = Array.from({ length: 4 }, (_, i) =>
+    new Promise<void>((resolve) => {
+      const req = http.request(url, { method: 'POST', headers: { 'content-type': 'application/json', 'x-request-id': `leaver-${i}` } });
+      req.on('error', () => resolve());
+      req.on('close', () => resolve());
+      req.end(body, () => setTimeout(() => req.destroy(), 5));
+    }),
+  );
+  await Promise.all(leavers);
+  await new Promise((r) => setTimeout(r, 300));
+  stop = true;
+  await Promise.all(busy);
+  const metrics = await (await fetch(`${svc.metricsUrl}/metrics`)).text();
+  const cancelled = Number(/meshserve_inference_requests_total\{model="slow",version="1",outcome="cancelled"\} (\d+)/.exec(metrics)?.[1] ?? 0);
+  assert.ok(cancelled >= 1, `expected cancelled requests, metrics say ${cancelled}`);
+  const lines = svc.logs.filter((l) => typeof l.requestId === 'string' && l.requestId.startsWith('leaver-'));
+  assert.equal(lines.length, 4);
+  const aborted = lines.filter((l) => l.aborted === true);
+  assert.ok(aborted.length >= cancelled, `${aborted.length} aborted log lines for ${cancelled} cancelled requests`);
+  for (const line of aborted) assert.equal(line.status, undefined);
+});

@@ -70,7 +70,8 @@ export function startRequest(deps: AppDeps, req: IncomingMessage, res: ServerRes
       method: req.method,
       route: name,
       url: url.length > 256 ? `${url.slice(0, 256)}…` : url,
-      status: res.statusCode,
+      // A client that left before the reply got none: no status to report.
+      status: res.headersSent ? res.statusCode : undefined,
       aborted: !res.writableFinished || undefined,
       durationMs: round(seconds * 1000),
       ...(inference && {
