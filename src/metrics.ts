@@ -99,19 +99,17 @@ export function createMetrics(options: { maxBatchSize?: number; defaultMetrics?:
     }),
   };
   // prom-client hashes a label set on every call; a request resolves its pair of children once per label set.
-  const httpChildren = new Map<string, { count: () => void; observe: (seconds: number) => void }>();
+  const httpChildren = new Map<string, { count: { inc(): void }; duration: { observe(seconds: number): void } }>();
   const observeHttp = (method: string, route: string, code: string, seconds: number) => {
     const key = `${method} ${route} ${code}`;
     let children = httpChildren.get(key);
     if (!children) {
       const labels = { method, route, code };
-      const counter = metrics.httpRequests.labels(labels);
-      const histogram = metrics.httpDuration.labels(labels);
-      children = { count: () => counter.inc(), observe: (s) => histogram.observe(s) };
+      children = { count: metrics.httpRequests.labels(labels), duration: metrics.httpDuration.labels(labels) };
       httpChildren.set(key, children);
     }
-    children.count();
-    children.observe(seconds);
+    children.count.inc();
+    children.duration.observe(seconds);
   };
   return { ...metrics, observeHttp };
 }

@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import zlib from 'node:zlib';
+import { parse as parseContentType, type ContentType } from 'content-type';
 import getRawBody from 'raw-body';
 import { AppError } from '../errors.ts';
 
@@ -23,10 +24,12 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<Buf
     return drained(req, new AppError('unsupported_encoding', 415, `unsupported content-encoding "${encoding.slice(0, 32)}"; expected gzip, deflate, br or identity`));
   }
   const inflate = decoder?.();
-  // pipe() does not pass on a client that goes away mid-body: end the decoder too, or the read never settles.
-  req.once('close', () => {
-    if (!req.complete) inflate?.destroy(new AppError('request_aborted', 400, 'request was aborted by the client'));
-  });
+  if (inflate) {
+    // pipe() does not pass on a client that goes away mid-body: end the decoder too, or the read never settles.
+    req.once('close', () => {
+      if (!req.complete) inflate.destroy(new AppError('request_aborted', 400, 'request was aborted by the client'));
+    });
+  }
   try {
     // The declared length is checked (and the limit enforced before reading) only for an unencoded body.
     return await getRawBody(inflate ? req.pipe(inflate) : req, { limit, length: inflate ? null : (req.headers['content-length'] ?? null) });
@@ -53,22 +56,21 @@ function drained(req: IncomingMessage, err: unknown): Promise<never> {
   });
 }
 
-const JSON_TYPE = /^(application\/json|[\w.+-]+\/[\w.+-]+\+json)$/;
-
-/** Row-format routes take JSON only, in UTF-8. */
+/** Row-format routes take JSON only (application/json or any +json type), in UTF-8. */
 export function checkJsonContentType(req: IncomingMessage): void {
   const header = req.headers['content-type'];
-  const [type = '', ...params] = (header ?? '').split(';');
-  if (!JSON_TYPE.test(type.trim().toLowerCase())) {
+  let parsed: ContentType | undefined;
+  try {
+    parsed = header === undefined ? undefined : parseContentType(header);
+  } catch {
+    parsed = undefined; // malformed: refused below like any other non-JSON type
+  }
+  if (!parsed || (parsed.type !== 'application/json' && !parsed.type.endsWith('+json'))) {
     throw new AppError('unsupported_media_type', 415, `expected content-type application/json, got ${header ? JSON.stringify(header.slice(0, 100)) : 'none'}`);
   }
-  for (const param of params) {
-    const [name = '', value = ''] = param.split('=');
-    if (name.trim().toLowerCase() !== 'charset') continue;
-    const charset = value.trim().replace(/^"|"$/g, '').toLowerCase();
-    if (charset !== 'utf-8' && charset !== 'utf8') {
-      throw new AppError('unsupported_encoding', 415, `unsupported charset "${charset.slice(0, 32)}"; JSON bodies must be UTF-8`);
-    }
+  const charset = parsed.parameters.charset?.toLowerCase();
+  if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
+    throw new AppError('unsupported_encoding', 415, `unsupported charset "${charset.slice(0, 32)}"; JSON bodies must be UTF-8`);
   }
 }
 

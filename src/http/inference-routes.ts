@@ -1,6 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AppError } from '../errors.ts';
-import type { Model } from '../models/model.ts';
 import { checkJsonContentType, parseJsonBody, readBody } from './body.ts';
 import { startRequest, type RequestState } from './context.ts';
 import type { AppDeps } from './deps.ts';
@@ -45,7 +44,7 @@ export function inferenceRoutes(deps: AppDeps): (req: IncomingMessage, res: Serv
 
   const serve = async (route: InferenceRoute, match: RegExpExecArray, req: IncomingMessage, res: ServerResponse, state: RequestState) => {
     const name = decodeSegment(match[1]);
-    const model: Model = deps.repository.resolve(name, decodeSegment(match[2]));
+    const model = deps.repository.resolve(name, decodeSegment(match[2]));
     shedLoad(model);
     if (route.format === 'rows') {
       checkJsonContentType(req);
