@@ -71,8 +71,3 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
   }
   return Object.freeze(result.data);
 }
-
-/** Defaults for tests and embedding: parseConfig({}) with overrides. */
-export function testConfig(overrides: Partial<Record<keyof z.input<typeof envSchema>, string>> = {}): Config {
-  return parseConfig(overrides);
-}

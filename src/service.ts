@@ -1,11 +1,15 @@
-import http from 'node:http';
-import type { Duplex } from 'node:stream';
+import { once } from 'node:events';
 import type { Logger } from 'pino';
-import { systemClock, type Clock } from './batching/clock.ts';
+import { systemClock, type Clock } from './clock.ts';
 import type { Config } from './config.ts';
-import { createApp, type Lifecycle } from './http/app.ts';
+import { createApp } from './http/app.ts';
+import { createHttpServer, listen } from './http/server.ts';
+import { InferenceCore } from './inference/core.ts';
+import { Lifecycle } from './lifecycle.ts';
 import { createMetrics, createMetricsServer } from './metrics.ts';
 import { ModelRepository } from './models/repository.ts';
+
+export { listen };
 
 export interface ServiceOptions {
   config: Config;
@@ -14,62 +18,57 @@ export interface ServiceOptions {
   clock?: Clock;
 }
 
-/** Keep-alive above the Linkerd proxy's 3 s inbound idle timeout, so the proxy, not us, closes idle connections. */
-export const KEEP_ALIVE_TIMEOUT_MS = 10_000;
-export const HEADERS_TIMEOUT_MS = 15_000;
-
 /** Everything the service is made of, wired but not listening and with models not yet loaded. */
 export function createService(options: ServiceOptions) {
   const { config, logger, version } = options;
   const clock = options.clock ?? systemClock;
   const metrics = createMetrics({ maxBatchSize: config.MAX_BATCH_SIZE });
+  const lifecycle = new Lifecycle();
   const repository = new ModelRepository({ config, metrics, logger, clock });
-  const lifecycle: Lifecycle = { shuttingDown: false };
-  const app = createApp({ config, repository, metrics, logger, lifecycle, clock, version });
-  const server = http.createServer(
-    {
-      keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
-      headersTimeout: HEADERS_TIMEOUT_MS,
-      // Receiving one whole request may not take longer than its inference deadline plus a margin.
-      requestTimeout: config.REQUEST_TIMEOUT_MS + 30_000,
-    },
-    app,
-  );
-  server.maxHeadersCount = 100;
-  server.on('clientError', answerClientError);
+  const core = new InferenceCore({ repository, clock, requestTimeoutMs: config.REQUEST_TIMEOUT_MS });
+  const app = createApp({ config, core, repository, lifecycle, metrics, logger, version });
+  const server = createHttpServer(app.listener, config.REQUEST_TIMEOUT_MS);
   const metricsServer = createMetricsServer(metrics.registry);
-  return { app, server, metricsServer, repository, lifecycle, metrics, config, logger };
+
+  /** Loads and warms up every model; the service is ready once this resolves. */
+  const start = async () => {
+    await repository.load();
+    lifecycle.moveTo('ready');
+  };
+
+  let stopping: Promise<void> | undefined;
+  /**
+   * The shutdown sequence: readiness fails at once while requests are still served for SHUTDOWN_DELAY_MS
+   * (endpoints and proxies stop routing here); then the server stops accepting and in-flight work drains,
+   * for at most SHUTDOWN_TIMEOUT_MS; requests still queued then get 503 shutting_down; then models are released.
+   */
+  const shutdown = () =>
+    (stopping ??= (async () => {
+      lifecycle.moveTo('draining');
+      logger.info({ delayMs: config.SHUTDOWN_DELAY_MS }, 'shutdown requested: readiness now fails, still serving');
+      await sleep(clock, config.SHUTDOWN_DELAY_MS);
+      const closed = once(server, 'close');
+      server.close();
+      logger.info({ timeoutMs: config.SHUTDOWN_TIMEOUT_MS }, 'no longer accepting connections; draining in-flight requests');
+      const drained = Promise.all([closed, repository.drain()]).then(() => true);
+      if (!(await Promise.race([drained, sleep(clock, config.SHUTDOWN_TIMEOUT_MS).then(() => false)]))) {
+        logger.warn('shutdown timeout: refusing requests still queued and closing the remaining connections');
+        repository.abortQueued();
+        // Let the refusals be written before the connections go.
+        await sleep(clock, 100);
+        server.closeAllConnections();
+      }
+      await repository.close();
+      await new Promise((resolve) => metricsServer.close(resolve));
+      lifecycle.moveTo('stopped');
+      logger.info('shutdown complete');
+    })());
+
+  return { routes: app.routes, server, metricsServer, repository, core, lifecycle, metrics, config, logger, start, shutdown };
 }
 
 export type Service = ReturnType<typeof createService>;
 
-export function listen(server: http.Server, port: number, host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve((server.address() as { port: number }).port);
-    });
-  });
-}
-
-/**
- * Requests Node's HTTP parser rejects never reach express; answer them with the same JSON error body
- * (Node's default is an empty 400) and close the connection.
- */
-function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
-  if (err.code === 'ECONNRESET' || !socket.writable) {
-    socket.destroy();
-    return;
-  }
-  const [status, code, message] =
-    err.code === 'HPE_HEADER_OVERFLOW'
-      ? [431, 'headers_too_large', 'the request line and headers are larger than the server accepts (16 KiB)']
-      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-        ? [408, 'request_timeout', 'the request was not received in time']
-        : [400, 'bad_request', `malformed HTTP request (${err.code ?? 'parse error'})`];
-  const body = JSON.stringify({ error: message, code });
-  socket.end(
-    `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-  );
+function sleep(clock: Clock, ms: number): Promise<void> {
+  return new Promise((resolve) => clock.setTimeout(resolve, ms));
 }

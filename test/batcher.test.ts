@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { AppError } from '../src/errors.ts';
-import { Batcher, type Tensors } from '../src/batching/batcher.ts';
-import type { TensorData } from '../src/models/tensors.ts';
+import { Batcher } from '../src/batching/batcher.ts';
+import type { TensorData, Tensors } from '../src/tensors/types.ts';
 import { FakeClock, flush } from './helpers/fake-clock.ts';
 
 const rows = (values: number[][]): Tensors => ({

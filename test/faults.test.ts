@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
-import { testConfig } from '../src/config.ts';
+import { testConfig } from './helpers/config.ts';
 import { createLogger } from '../src/logger.ts';
 import { createMetrics } from '../src/metrics.ts';
 import { ModelRepository, RepositoryError } from '../src/models/repository.ts';

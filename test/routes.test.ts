@@ -35,18 +35,17 @@ describe('health', () => {
     assert.equal((await get('/v2/health/ready')).status, 200);
   });
 
-  test('/ready turns 503 with the reason once a shutdown starts, while /healthz stays 200', async () => {
-    svc.service.lifecycle.shuttingDown = true;
-    try {
-      const ready = await get('/ready');
-      assert.equal(ready.status, 503);
-      assert.deepEqual(ready.json.reasons, ['shutting down']);
-      assert.equal(ready.headers.get('connection'), 'close');
-      assert.equal((await get('/v2/health/ready')).status, 503);
-      assert.equal((await get('/healthz')).status, 200);
-    } finally {
-      svc.service.lifecycle.shuttingDown = false;
-    }
+  test('/ready turns 503 with the reason once a shutdown starts, while /healthz stays 200', async (t) => {
+    // Draining cannot be undone, so this runs on a service of its own.
+    const own = await startService({ add: { versions: { 1: 'add_one.onnx' } } });
+    t.after(() => own.close());
+    own.service.lifecycle.moveTo('draining');
+    const ready = await fetch(`${own.url}/ready`);
+    assert.equal(ready.status, 503);
+    assert.deepEqual(((await ready.json()) as any).reasons, ['shutting down']);
+    assert.equal(ready.headers.get('connection'), 'close');
+    assert.equal((await fetch(`${own.url}/v2/health/ready`)).status, 503);
+    assert.equal((await fetch(`${own.url}/healthz`)).status, 200);
   });
 });
 

@@ -16,7 +16,7 @@ test('/ready is 503 with the reason while models load, 200 once they are warmed 
   const early = await postJson(`${svc.url}/v1/models/add:predict`, { instances: [[1, 2]] });
   assert.equal(early.status, 503);
   assert.equal(early.json.code, 'not_ready');
-  await svc.service.repository.load();
+  await svc.service.start();
   assert.equal((await fetch(`${svc.url}/ready`)).status, 200);
 });
 
@@ -32,7 +32,7 @@ test('one JSON log line per request with id, route, status, duration, model, ver
   });
   const line = svc.logs.find((l) => l.requestId === 'req-42' && l.msg === 'request')!;
   assert.ok(line, 'a request line with the request id');
-  assert.equal(line.route, '/v1/models/:target');
+  assert.equal(line.route, '/v1/models/:name:predict');
   assert.equal(line.status, 200);
   assert.equal(line.model, 'add');
   assert.equal(line.version, 1);
@@ -68,7 +68,7 @@ test('a scrape after known traffic counts each outcome and passes promtool check
   assert.equal(value('meshserve_inference_requests_total\\{model="add",version="1",outcome="invalid"\\}'), 1);
   assert.equal(value('meshserve_inference_requests_total\\{model="add",version="1",outcome="rejected"\\}'), rejected.length);
   assert.equal(value('meshserve_inference_requests_total\\{model="fault",version="1",outcome="error"\\}'), 1);
-  assert.equal(value('meshserve_http_requests_total\\{method="POST",route="/v1/models/:target",code="400"\\}'), 1);
+  assert.equal(value('meshserve_http_requests_total\\{method="POST",route="/v1/models/:name:predict",code="400"\\}'), 1);
   assert.equal(value('meshserve_model_ready\\{model="add",version="1"\\}'), 1);
   assert.equal(value('meshserve_inference_queue_capacity\\{model="add",version="1"\\}'), 1);
   assert.ok(value('meshserve_inference_batch_size_count\\{model="add",version="1"\\}') >= 3);

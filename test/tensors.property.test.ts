@@ -4,22 +4,10 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { AppError } from '../src/errors.ts';
-import {
-  elementCount,
-  flatten,
-  fromBinary,
-  fromHalf,
-  fromJsonValues,
-  MAX_ELEMENTS,
-  nest,
-  nestedShape,
-  toBinary,
-  toHalf,
-  toJsonArrayText,
-  toJsonValues,
-  V2_BY_ELEMENT,
-  type ElementType,
-} from '../src/models/tensors.ts';
+import { fromBinary, toBinary } from '../src/tensors/binary.ts';
+import { fromHalf, toHalf } from '../src/tensors/fp16.ts';
+import { flatten, fromJsonValues, nest, nestedShape, toJsonArrayText, toJsonValues } from '../src/tensors/json.ts';
+import { elementCount, MAX_ELEMENTS, V2_BY_ELEMENT, type ElementType } from '../src/tensors/types.ts';
 
 const RUNS = { numRuns: 300 };
 const TYPES = Object.keys(V2_BY_ELEMENT) as ElementType[];

@@ -1,23 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { AppError } from '../src/errors.ts';
-import {
-  concat,
-  ELEMENT_BY_V2,
-  elementCount,
-  flatten,
-  fromBinary,
-  fromHalf,
-  fromJsonValues,
-  nest,
-  nestedShape,
-  sliceRows,
-  toBinary,
-  toHalf,
-  toJsonValues,
-  V2_BY_ELEMENT,
-  type ElementType,
-} from '../src/models/tensors.ts';
+import { fromBinary, toBinary } from '../src/tensors/binary.ts';
+import { fromHalf, toHalf } from '../src/tensors/fp16.ts';
+import { flatten, fromJsonValues, nest, nestedShape, toJsonValues } from '../src/tensors/json.ts';
+import { concat, sliceRows } from '../src/tensors/rows.ts';
+import { ELEMENT_BY_V2, elementCount, V2_BY_ELEMENT, type ElementType } from '../src/tensors/types.ts';
 
 /** Sample values per element type, including the extremes each type holds. */
 const SAMPLES: Record<ElementType, unknown[]> = {

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { fromJsonValues, toBinary, V2_BY_ELEMENT, type ElementType } from '../src/models/tensors.ts';
+import { toBinary } from '../src/tensors/binary.ts';
+import { fromJsonValues } from '../src/tensors/json.ts';
+import { V2_BY_ELEMENT, type ElementType } from '../src/tensors/types.ts';
 import { startService, type TestService } from './helpers/service.ts';
 
 const TYPES: Record<Exclude<ElementType, 'float16'>, unknown[]> = {

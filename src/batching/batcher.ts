@@ -1,8 +1,7 @@
+import { systemClock, type Clock } from '../clock.ts';
 import { AppError, unavailable } from '../errors.ts';
-import { concat, sliceRows, type TensorData } from '../models/tensors.ts';
-import { systemClock, type Clock } from './clock.ts';
-
-export type Tensors = Record<string, TensorData>;
+import { concat, sliceRows } from '../tensors/rows.ts';
+import type { Tensors } from '../tensors/types.ts';
 
 export interface BatchResult {
   outputs: Tensors;
@@ -22,13 +21,9 @@ export interface BatcherOptions {
   maxQueueSize: number;
   /** False for models whose first dimension is fixed: every request runs alone. */
   batchable: boolean;
-  /** Batches allowed to run at once. */
-  concurrency?: number;
   clock?: Clock;
   onQueueDepth?: (depth: number) => void;
   onBatch?: (rows: number, computeMs: number) => void;
-  /** Called for each request that leaves the queue without running: rejected, expired or cancelled. */
-  onDropped?: (reason: 'timeout' | 'cancelled') => void;
 }
 
 export interface SubmitOptions {
@@ -70,33 +65,39 @@ function describeInputs(inputs: Tensors): { rows: number; key: string } {
  * non-batch shapes never share a batch; each request gets back exactly its own rows.
  */
 export class Batcher {
-  readonly #o: Required<Omit<BatcherOptions, 'onQueueDepth' | 'onBatch' | 'onDropped'>> & BatcherOptions;
+  readonly #o: BatcherOptions;
   readonly #clock: Clock;
   #queue: Pending[] = [];
   /** Queued rows per batching key, so a full batch is noticed without scanning the queue. */
   #rowsByKey = new Map<string, number>();
-  #running = 0;
+  /** A batch is running: one at a time per model version (the worker runs one session call at a time). */
+  #running = false;
   #timer: unknown = undefined;
   #timerAt = Infinity;
   #closed = false;
   #idleWaiters: (() => void)[] = [];
 
   constructor(options: BatcherOptions) {
-    this.#o = { concurrency: 1, clock: systemClock, ...options };
-    this.#clock = this.#o.clock;
+    this.#o = options;
+    this.#clock = options.clock ?? systemClock;
   }
 
   get depth(): number {
     return this.#queue.length;
   }
 
-  get running(): number {
-    return this.#running;
+  /** Throws the error a request submitted now would get for want of room: shutting down or queue full. */
+  checkAdmission(): void {
+    if (this.#closed) throw shuttingDownError();
+    if (this.#queue.length >= this.#o.maxQueueSize) throw queueFullError(this.#o.maxQueueSize);
   }
 
   submit(inputs: Tensors, options: SubmitOptions): Promise<BatchResult> {
-    if (this.#closed) return Promise.reject(unavailable('shutting_down', 'the server is shutting down; retry on another replica'));
-    if (this.#queue.length >= this.#o.maxQueueSize) return Promise.reject(queueFullError(this.#o.maxQueueSize));
+    try {
+      this.checkAdmission();
+    } catch (err) {
+      return Promise.reject(err);
+    }
     const now = this.#clock.now();
     if (options.deadline <= now) return Promise.reject(deadlineError());
     if (options.signal?.aborted) return Promise.reject(cancelledError());
@@ -106,10 +107,10 @@ export class Batcher {
     }
     return new Promise<BatchResult>((resolve, reject) => {
       const p: Pending = { inputs, rows: Math.max(rows, 1), key, enqueuedAt: now, deadline: options.deadline, timer: undefined, resolve, reject };
-      p.timer = this.#clock.setTimeout(() => this.#drop(p, deadlineError(), 'timeout'), options.deadline - now);
+      p.timer = this.#clock.setTimeout(() => this.#drop(p, deadlineError()), options.deadline - now);
       if (options.signal) {
         p.signal = options.signal;
-        p.onAbort = () => this.#drop(p, cancelledError(), 'cancelled');
+        p.onAbort = () => this.#drop(p, cancelledError());
         options.signal.addEventListener('abort', p.onAbort, { once: true });
       }
       this.#queue.push(p);
@@ -125,14 +126,20 @@ export class Batcher {
     return this.#whenIdle();
   }
 
+  /** Stops accepting and refuses every queued request with 503 shutting_down; a running batch finishes. */
+  abortQueued(): void {
+    this.#closed = true;
+    for (const p of [...this.#queue]) this.#drop(p, shuttingDownError());
+  }
+
   #whenIdle(): Promise<void> {
-    if (this.#queue.length === 0 && this.#running === 0) return Promise.resolve();
+    if (this.#queue.length === 0 && !this.#running) return Promise.resolve();
     return new Promise((resolve) => this.#idleWaiters.push(resolve));
   }
 
   #depthChanged(): void {
     this.#o.onQueueDepth?.(this.#queue.length);
-    if (this.#queue.length === 0 && this.#running === 0) {
+    if (this.#queue.length === 0 && !this.#running) {
       for (const w of this.#idleWaiters.splice(0)) w();
     }
   }
@@ -142,13 +149,12 @@ export class Batcher {
     if (p.onAbort) p.signal?.removeEventListener('abort', p.onAbort);
   }
 
-  #drop(p: Pending, error: AppError, reason: 'timeout' | 'cancelled'): void {
+  #drop(p: Pending, error: AppError): void {
     const i = this.#queue.indexOf(p);
     if (i === -1) return; // already dispatched
     this.#queue.splice(i, 1);
     this.#countRows(p, -1);
     this.#release(p);
-    this.#o.onDropped?.(reason);
     p.reject(error);
     this.#depthChanged();
     this.#schedule();
@@ -156,7 +162,7 @@ export class Batcher {
 
   /** Dispatches every batch that is due and arms the timer for the next one. */
   #schedule(): void {
-    while (this.#running < this.#o.concurrency && this.#queue.length > 0) {
+    while (!this.#running && this.#queue.length > 0) {
       const oldest = this.#queue[0]!;
       const due = oldest.enqueuedAt + this.#o.batchDelayMs;
       const key = this.#clock.now() >= due ? oldest.key : this.#fullKey();
@@ -218,7 +224,7 @@ export class Batcher {
   #dispatch(batch: Pending[]): void {
     const started = this.#clock.now();
     for (const p of batch) this.#release(p);
-    this.#running++;
+    this.#running = true;
     this.#depthChanged();
     const names = Object.keys(batch[0]!.inputs);
     const inputs: Tensors = {};
@@ -252,7 +258,7 @@ export class Batcher {
         for (const p of batch) p.reject(err);
       })
       .finally(() => {
-        this.#running--;
+        this.#running = false;
         this.#depthChanged();
         this.#schedule();
       });
@@ -261,6 +267,10 @@ export class Batcher {
 
 export function queueFullError(maxQueueSize: number): AppError {
   return unavailable('queue_full', `the model's queue is full (MAX_QUEUE_SIZE ${maxQueueSize} pending requests); retry later`);
+}
+
+export function shuttingDownError(): AppError {
+  return unavailable('shutting_down', 'the server is shutting down; retry on another replica');
 }
 
 export function deadlineError(): AppError {

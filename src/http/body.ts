@@ -15,7 +15,6 @@ const DECODERS: Record<string, () => zlib.Gunzip | zlib.Inflate | zlib.BrotliDec
  * Reads a request body of at most `limit` bytes (after decoding a gzip, deflate or br content-encoding),
  * with raw-body, the reader under express' own body parsers. On failure the rest of the request is
  * drained before the promise rejects, so the error reply does not race a client that is still sending.
- * raw-body's errors (413 entity.too.large, 400 request.aborted, ...) are mapped by toHttpError.
  */
 export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const encoding = (req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
@@ -38,9 +37,22 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<Buf
       req.unpipe(inflate);
       inflate.destroy();
     }
-    const known = err instanceof AppError || typeof (err as { type?: unknown }).type === 'string';
-    return drained(req, known ? err : new AppError('invalid_body', 400, `request body is not valid ${encoding} data (${(err as NodeJS.ErrnoException).code ?? 'decode error'})`));
+    return drained(req, bodyError(err, limit, encoding));
   }
+}
+
+/** raw-body's and zlib's errors as the AppError a client sees. */
+function bodyError(err: unknown, limit: number, encoding: string): AppError {
+  if (err instanceof AppError) return err;
+  switch ((err as { type?: string }).type) {
+    case 'entity.too.large':
+      return new AppError('body_too_large', 413, `request body is larger than the limit of ${limit} bytes (BODY_LIMIT)`);
+    case 'request.aborted':
+      return new AppError('request_aborted', 400, 'request was aborted by the client');
+    case 'request.size.invalid':
+      return new AppError('invalid_body', 400, 'request body length does not match its content-length header');
+  }
+  return new AppError('invalid_body', 400, `request body is not valid ${encoding} data (${(err as NodeJS.ErrnoException).code ?? 'decode error'})`);
 }
 
 /** Discards the rest of the request, then rejects with `err`. */

@@ -1,23 +1,15 @@
-import { Router, type Response } from 'express';
-import type { AppDeps } from './deps.ts';
+import type { ServerResponse } from 'node:http';
+import type { Lifecycle } from '../lifecycle.ts';
+import type { ModelRepository } from '../models/repository.ts';
+import { sendJson } from './reply.ts';
 
 /** Reasons the service should not receive traffic; empty when ready. */
-export function notReadyReasons(deps: AppDeps): string[] {
-  const reasons = deps.lifecycle.shuttingDown ? ['shutting down'] : [];
-  return [...reasons, ...deps.repository.notReadyReasons()];
+export function notReadyReasons(lifecycle: Lifecycle, repository: ModelRepository): string[] {
+  return [...lifecycle.notReadyReasons(), ...repository.notReadyReasons()];
 }
 
-function answer(res: Response, reasons: string[]): void {
-  if (reasons.length === 0) res.json({ status: 'ok' });
-  else res.status(503).json({ status: 'unavailable', reasons });
-}
-
-/** Liveness never depends on models: a pod that is loading or draining is alive. */
-export function healthRoutes(deps: AppDeps): Router {
-  const router = Router();
-  router.get('/healthz', (_req, res) => answer(res, []));
-  router.get('/ready', (_req, res) => answer(res, notReadyReasons(deps)));
-  router.get('/v2/health/live', (_req, res) => answer(res, []));
-  router.get('/v2/health/ready', (_req, res) => answer(res, notReadyReasons(deps)));
-  return router;
+/** 200 {"status":"ok"}, or 503 with the reasons. Liveness passes no reasons: it never depends on models. */
+export function sendHealth(res: ServerResponse, reasons: string[]): void {
+  if (reasons.length === 0) sendJson(res, 200, { status: 'ok' });
+  else sendJson(res, 503, { status: 'unavailable', reasons });
 }

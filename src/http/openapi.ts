@@ -1,112 +1,12 @@
-import { OpenApiGeneratorV31, OpenAPIRegistry, type RouteConfig } from '@asteasolutions/zod-to-openapi';
-import { z } from 'zod';
-import {
-  ErrorBody,
-  HealthResponse,
-  PredictRequest,
-  PredictResponse,
-  V2InferRequest,
-  V2InferResponse,
-  V2ModelMetadata,
-  V2ServerMetadata,
-} from './schemas.ts';
+import { OpenApiGeneratorV31, OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
+import type { Route } from './routes.ts';
 
-const json = (schema: z.ZodType, description: string) => ({ description, content: { 'application/json': { schema } } });
-const errors = {
-  400: json(ErrorBody, 'Invalid request: the message names the field, what was expected and what came'),
-  404: json(ErrorBody, 'Unknown model or version'),
-  413: json(ErrorBody, 'Body larger than BODY_LIMIT'),
-  503: json(ErrorBody, 'Not ready, queue full, shutting down or deadline exceeded (see Retry-After)'),
-};
-const name = z.string().meta({ description: 'Model name', example: 'iris' });
-const version = z.string().meta({ description: 'Model version (a positive integer)', example: '1' });
-
-/** The OpenAPI 3.1 description of the HTTP API, generated from the same zod schemas that validate requests. */
-export function buildOpenApi(serviceVersion: string): object {
+/** The OpenAPI 3.1 description of the route table, generated from the same zod schemas that validate requests. */
+export function buildOpenApi(routes: readonly Route[], serviceVersion: string): object {
   const registry = new OpenAPIRegistry();
-  const add = (route: RouteConfig) => registry.registerPath(route);
-  const health = { 200: json(HealthResponse, 'OK'), 503: json(HealthResponse, 'Not ready, with the reasons') };
-
-  add({ method: 'get', path: '/healthz', summary: 'Liveness: 200 while the process serves', responses: { 200: json(HealthResponse, 'Alive') } });
-  add({ method: 'get', path: '/ready', summary: 'Readiness: 200 when every model is warmed up and no shutdown is under way', responses: health });
-  add({
-    method: 'post',
-    path: '/predict',
-    summary: 'Predict with the default model (row format)',
-    request: { body: { content: { 'application/json': { schema: PredictRequest } } } },
-    responses: { 200: json(PredictResponse, 'One prediction per instance'), 415: json(ErrorBody, 'Content type is not JSON'), ...errors },
-  });
-  add({
-    method: 'post',
-    path: '/v1/models/{name}:predict',
-    summary: 'Predict with a named model (KServe V1 / TF Serving row format)',
-    request: { params: z.object({ name }), body: { content: { 'application/json': { schema: PredictRequest } } } },
-    responses: { 200: json(PredictResponse, 'One prediction per instance'), 415: json(ErrorBody, 'Content type is not JSON'), ...errors },
-  });
-  add({ method: 'get', path: '/v2', summary: 'Server metadata', responses: { 200: json(V2ServerMetadata, 'Server metadata') } });
-  add({ method: 'get', path: '/v2/health/live', summary: 'V2 liveness', responses: { 200: json(HealthResponse, 'Alive') } });
-  add({ method: 'get', path: '/v2/health/ready', summary: 'V2 readiness', responses: health });
-  for (const [prefix, params] of [
-    ['/v2/models/{name}', z.object({ name })],
-    ['/v2/models/{name}/versions/{version}', z.object({ name, version })],
-  ] as const) {
-    add({ method: 'get', path: prefix, summary: 'Model metadata', request: { params }, responses: { 200: json(V2ModelMetadata, 'Model metadata'), ...errors } });
-    add({ method: 'get', path: `${prefix}/config`, summary: "Triton model configuration (max_batch_size, inputs and outputs without the batch dimension)", request: { params }, responses: { 200: { description: 'Model configuration' }, 404: errors[404], 503: errors[503] } });
-    add({ method: 'get', path: `${prefix}/ready`, summary: 'Model readiness', request: { params }, responses: { 200: { description: 'Ready' }, 404: errors[404], 503: errors[503] } });
-    add({
-      method: 'post',
-      path: `${prefix}/infer`,
-      summary: 'V2 inference (JSON tensors, or the binary tensor data extension with Inference-Header-Content-Length)',
-      request: {
-        params,
-        headers: z.object({ 'inference-header-content-length': z.string().optional().meta({ description: 'Length of the JSON header when binary tensor data follows it' }) }),
-        body: {
-          content: {
-            'application/json': { schema: V2InferRequest },
-            'application/octet-stream': { schema: z.string().meta({ format: 'binary', description: 'JSON header followed by binary tensor data' }) },
-          },
-        },
-      },
-      responses: { 200: json(V2InferResponse, 'Outputs; binary outputs follow the JSON header when requested'), ...errors },
-    });
-  }
+  for (const route of routes) registry.registerPath({ method: route.method === 'GET' ? 'get' : 'post', path: route.path, ...route.doc });
   return new OpenApiGeneratorV31(registry.definitions).generateDocument({
     openapi: '3.1.0',
     info: { title: 'meshserve', version: serviceVersion, description: 'Serve ONNX models over HTTP: row format and the KServe V2 / Open Inference Protocol.' },
   });
 }
-
-/** A self-contained page that renders /openapi.json (no external scripts: works offline and under a strict CSP). */
-export const DOCS_HTML = `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>meshserve API</title>
-<style>
-body{font:15px/1.5 system-ui,sans-serif;margin:2rem auto;max-width:60rem;padding:0 1rem;color:#222}
-h1{margin-bottom:0}.op{border:1px solid #ddd;border-radius:6px;margin:.8rem 0;padding:.6rem 1rem}
-.m{display:inline-block;min-width:4rem;font-weight:700;text-transform:uppercase}.get{color:#0a6}.post{color:#06c}
-code,pre{background:#f5f5f5;border-radius:4px;padding:.1rem .3rem}pre{padding:.6rem;overflow:auto;font-size:13px}
-details summary{cursor:pointer;color:#555}
-</style></head>
-<body><h1>meshserve API</h1><p id="desc"></p><div id="ops">Loading <code>/openapi.json</code>…</div>
-<script src="/docs/app.js"></script></body></html>`;
-
-export const DOCS_JS = `
-fetch('/openapi.json').then(r => r.json()).then(doc => {
-  document.getElementById('desc').textContent = doc.info.description + ' Version ' + doc.info.version + '.';
-  const ops = document.getElementById('ops'); ops.textContent = '';
-  const resolve = s => s && s.$ref ? doc.components.schemas[s.$ref.split('/').pop()] : s;
-  for (const [path, item] of Object.entries(doc.paths)) for (const [method, op] of Object.entries(item)) {
-    const div = document.createElement('div'); div.className = 'op';
-    const head = document.createElement('div');
-    const m = document.createElement('span'); m.className = 'm ' + method; m.textContent = method;
-    const p = document.createElement('code'); p.textContent = path;
-    head.append(m, p, ' ', op.summary || ''); div.append(head);
-    const body = op.requestBody && op.requestBody.content['application/json'];
-    if (body) { const d = document.createElement('details'); d.innerHTML = '<summary>Request body</summary>';
-      const pre = document.createElement('pre'); pre.textContent = JSON.stringify(resolve(body.schema), null, 2); d.append(pre); div.append(d); }
-    const d = document.createElement('details'); d.innerHTML = '<summary>Responses</summary>';
-    const pre = document.createElement('pre');
-    pre.textContent = Object.entries(op.responses).map(([code, r]) => code + ' ' + r.description).join('\\n'); d.append(pre); div.append(d);
-    ops.append(div);
-  }
-}).catch(e => { document.getElementById('ops').textContent = 'Could not load /openapi.json: ' + e; });
-`;

@@ -1,19 +1,24 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
 import { toHttpError } from '../errors.ts';
-import type { RequestState } from './context.ts';
-import type { AppDeps } from './deps.ts';
+import type { RequestState } from './request-log.ts';
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(body);
+  sendText(res, status, JSON.stringify(body), headers);
+}
+
+/** Sends text that is already JSON. */
+export function sendText(res: ServerResponse, status: number, text: string, headers: Record<string, string> = {}): void {
   res.writeHead(status, { ...headers, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
   res.end(text);
 }
 
 /** The one place an error becomes a reply: status, headers and `{ error, code }`; faults are logged, never shown. */
-export function sendError(deps: AppDeps, req: IncomingMessage, res: ServerResponse, state: RequestState | undefined, err: unknown): void {
+export function sendError(logger: Logger, res: ServerResponse, state: RequestState, route: string, err: unknown): void {
   const { status, headers, body } = toHttpError(err);
-  if (state) state.errorCode = body.code;
-  if (status >= 500) deps.logger.error({ err, requestId: state?.id, route: (req.url ?? '').split('?')[0]!.slice(0, 200) }, 'request failed');
+  state.errorCode = body.code;
+  if (status >= 500) logger.error({ err, requestId: state.id, route }, 'request failed');
+  // 499: the client left; nobody is there to answer.
   if (res.headersSent || status === 499) {
     res.destroy();
     return;

@@ -1,25 +1,10 @@
 import type { Logger } from 'pino';
-import { AppError } from '../errors.ts';
-import { Batcher, type BatchResult, type Tensors } from '../batching/batcher.ts';
-import type { Clock } from '../batching/clock.ts';
+import { Batcher, type BatchResult } from '../batching/batcher.ts';
+import type { Clock } from '../clock.ts';
 import type { Metrics, Outcome } from '../metrics.ts';
-import { RuntimeError, type RawSpec, type WorkerSession } from './session.ts';
-import { allocate, V2_BY_ELEMENT, type ElementType, type TensorData } from './tensors.ts';
-
-export interface TensorSpec {
-  name: string;
-  type: ElementType;
-  /** -1 marks a dynamic dimension. */
-  shape: number[];
-}
-
-export interface ModelConfig {
-  default?: boolean;
-  labels?: string[];
-  max_batch_size?: number;
-  batch_delay_ms?: number;
-  description?: string;
-}
+import { allocate, V2_BY_ELEMENT, type ElementType, type Tensors, type TensorSpec } from '../tensors/types.ts';
+import type { ModelConfig } from './config.ts';
+import type { RawSpec, WorkerSession } from './session.ts';
 
 export interface ModelOptions {
   name: string;
@@ -36,6 +21,13 @@ export interface ModelOptions {
   clock?: Clock;
 }
 
+/** Per-request figures of one model version, recorded by the inference core; children bound once. */
+export interface RequestMetrics {
+  queueSeconds: { observe(v: number): void };
+  totalSeconds: { observe(v: number): void };
+  outcome(outcome: Outcome): { inc(): void };
+}
+
 const SERVED_TYPES = new Set(Object.keys(V2_BY_ELEMENT));
 
 function toSpecs(raw: RawSpec[], what: string, path: string): TensorSpec[] {
@@ -45,7 +37,20 @@ function toSpecs(raw: RawSpec[], what: string, path: string): TensorSpec[] {
   });
 }
 
-/** One loaded model version: its signature, its session (in a worker thread) and its batching queue. */
+function bindRequestMetrics(metrics: Metrics, labels: { model: string; version: string }): RequestMetrics {
+  const outcomes = new Map<Outcome, { inc(): void }>();
+  return {
+    queueSeconds: metrics.queueDuration.labels(labels),
+    totalSeconds: metrics.inferenceDuration.labels(labels),
+    outcome: (outcome) => {
+      let child = outcomes.get(outcome);
+      if (!child) outcomes.set(outcome, (child = metrics.inferenceRequests.labels({ ...labels, outcome })));
+      return child;
+    },
+  };
+}
+
+/** One loaded model version: its signature, its session (in a worker thread), its batching queue and its readiness. */
 export class Model {
   readonly name: string;
   readonly version: number;
@@ -56,17 +61,11 @@ export class Model {
   /** A model whose inputs all have a dynamic first dimension takes batches of any size. */
   readonly batchable: boolean;
   readonly maxBatchSize: number;
-  ready = false;
+  readonly metrics: RequestMetrics;
   readonly #session: WorkerSession;
   readonly #batcher: Batcher;
-  readonly #ready: { set(v: number): void };
-  readonly maxQueueSize: number;
-  /** Metric children for this model version, resolved once instead of hashing labels per request. */
-  readonly #observe: {
-    queue: { observe(v: number): void };
-    total: { observe(v: number): void };
-    outcome: (outcome: Outcome) => { inc(): void };
-  };
+  readonly #readyGauge: { set(v: number): void };
+  #ready = false;
 
   constructor(o: ModelOptions) {
     this.name = o.name;
@@ -77,26 +76,16 @@ export class Model {
     this.outputs = toSpecs(o.signature.outputs, 'output', o.path);
     this.batchable = this.inputs.length > 0 && this.inputs.every((s) => s.shape.length > 0 && s.shape[0] === -1);
     this.maxBatchSize = this.batchable ? (o.config.max_batch_size ?? o.maxBatchSize) : 1;
-    this.maxQueueSize = o.maxQueueSize;
     this.#session = o.session;
     const labels = { model: o.name, version: String(o.version) };
-    const outcomes = new Map<Outcome, { inc(): void }>();
-    this.#observe = {
-      queue: o.metrics.queueDuration.labels(labels),
-      total: o.metrics.inferenceDuration.labels(labels),
-      outcome: (outcome) => {
-        let child = outcomes.get(outcome);
-        if (!child) outcomes.set(outcome, (child = o.metrics.inferenceRequests.labels({ ...labels, outcome })));
-        return child;
-      },
-    };
+    this.metrics = bindRequestMetrics(o.metrics, labels);
     const batchSize = o.metrics.batchSize.labels(labels);
     const computeDuration = o.metrics.computeDuration.labels(labels);
     const queueDepth = o.metrics.queueDepth.labels(labels);
-    this.#ready = o.metrics.modelReady.labels(labels);
+    this.#readyGauge = o.metrics.modelReady.labels(labels);
     o.metrics.queueCapacity.set(labels, o.maxQueueSize);
-    o.metrics.queueDepth.set(labels, 0);
-    o.metrics.modelReady.set(labels, 0);
+    queueDepth.set(0);
+    this.#readyGauge.set(0);
     this.#batcher = new Batcher({
       run: (inputs) => this.#session.run(inputs),
       maxBatchSize: this.maxBatchSize,
@@ -112,30 +101,23 @@ export class Model {
     });
   }
 
+  /** Loaded and warmed up, and not closed. */
+  get ready(): boolean {
+    return this.#ready;
+  }
+
   get queueDepth(): number {
     return this.#batcher.depth;
   }
 
-  /** Runs inputs that were already checked against the signature; records the outcome. */
-  async infer(inputs: Tensors, options: { deadline: number; signal?: AbortSignal }): Promise<BatchResult> {
-    const started = performance.now();
-    try {
-      const result = await this.#batcher.submit(inputs, options);
-      this.#observe.queue.observe(result.queueMs / 1000);
-      this.#observe.total.observe((performance.now() - started) / 1000);
-      this.record('success');
-      return result;
-    } catch (err) {
-      this.record(outcomeOf(err));
-      if (err instanceof RuntimeError) {
-        throw new AppError('inference_failed', 500, `model "${this.name}" version ${this.version} failed to run the batch holding this request: ${err.message}`);
-      }
-      throw err;
-    }
+  /** Throws the 503 a request would get if it were queued now (queue full, shutting down), before its body is read. */
+  admit(): void {
+    this.#batcher.checkAdmission();
   }
 
-  record(outcome: Outcome): void {
-    this.#observe.outcome(outcome).inc();
+  /** Queues inputs that were already checked against the signature. */
+  submit(inputs: Tensors, options: { deadline: number; signal?: AbortSignal }): Promise<BatchResult> {
+    return this.#batcher.submit(inputs, options);
   }
 
   /** Runs one request of zeros (one row, and a full batch when batchable) so the first real request is not slow. */
@@ -145,12 +127,12 @@ export class Model {
       const inputs: Tensors = {};
       for (const spec of this.inputs) {
         const dims = spec.shape.map((d, i) => (d >= 0 ? d : i === 0 ? n : 1));
-        inputs[spec.name] = { type: spec.type, dims, data: allocate(spec.type, dims.reduce((a, b) => a * b, 1)) } satisfies TensorData;
+        inputs[spec.name] = { type: spec.type, dims, data: allocate(spec.type, dims.reduce((a, b) => a * b, 1)) };
       }
       await this.#session.run(inputs);
     }
-    this.ready = true;
-    this.#ready.set(1);
+    this.#ready = true;
+    this.#readyGauge.set(1);
   }
 
   /** Stops taking requests and waits for queued and running batches. */
@@ -158,19 +140,14 @@ export class Model {
     await this.#batcher.drain();
   }
 
+  /** Refuses the requests waiting in the queue (503 shutting_down). */
+  abortQueued(): void {
+    this.#batcher.abortQueued();
+  }
+
   async close(): Promise<void> {
-    this.ready = false;
-    this.#ready.set(0);
+    this.#ready = false;
+    this.#readyGauge.set(0);
     await this.#session.close();
   }
-}
-
-function outcomeOf(err: unknown): Outcome {
-  if (err instanceof AppError) {
-    if (err.code === 'deadline_exceeded') return 'timeout';
-    if (err.code === 'cancelled') return 'cancelled';
-    if (err.status === 503) return 'rejected';
-    if (err.status < 500) return 'invalid';
-  }
-  return 'error';
 }

@@ -1,28 +1,18 @@
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { z } from 'zod';
-import type { Clock } from '../batching/clock.ts';
+import type { Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import { notFound, unavailable } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
-import { Model, type ModelConfig } from './model.ts';
+import { readModelConfig, RepositoryError, type ModelConfig } from './config.ts';
+import { Model } from './model.ts';
 import { WorkerSession } from './session.ts';
+
+export { RepositoryError };
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 const VERSION = /^[1-9][0-9]{0,8}$/;
-
-const modelConfigSchema = z.strictObject({
-  default: z.boolean().optional(),
-  labels: z.array(z.string().min(1)).min(1).optional(),
-  max_batch_size: z.number().int().min(1).max(65536).optional(),
-  batch_delay_ms: z.number().int().min(0).max(60_000).optional(),
-  description: z.string().optional(),
-});
-
-export class RepositoryError extends Error {
-  override name = 'RepositoryError';
-}
 
 export interface RepositoryOptions {
   config: Config;
@@ -31,7 +21,7 @@ export interface RepositoryOptions {
   clock?: Clock;
 }
 
-type State = 'loading' | 'ready' | 'failed' | 'draining';
+type State = 'loading' | 'ready' | 'failed';
 
 /** The models under MODEL_REPOSITORY: <name>/config.json (optional) and <name>/<version>/model.onnx. */
 export class ModelRepository {
@@ -192,8 +182,12 @@ export class ModelRepository {
 
   /** Stops new work and waits for every queue to empty. */
   async drain(): Promise<void> {
-    this.#state = 'draining';
     await Promise.all(this.all().map((m) => m.drain()));
+  }
+
+  /** Refuses every request still waiting in a queue (503 shutting_down); running batches finish. */
+  abortQueued(): void {
+    for (const m of this.all()) m.abortQueued();
   }
 
   async close(): Promise<void> {
@@ -201,27 +195,6 @@ export class ModelRepository {
   }
 }
 
-async function readModelConfig(file: string): Promise<ModelConfig> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
-    throw new RepositoryError(`${file} cannot be read: ${(err as NodeJS.ErrnoException).code}`);
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    throw new RepositoryError(`${file} is not valid JSON: ${(err as Error).message}`);
-  }
-  const parsed = modelConfigSchema.safeParse(json);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new RepositoryError(`${file}: ${issue.path.join('.') || 'config'}: ${issue.message} (accepted keys: default, labels, max_batch_size, batch_delay_ms, description)`);
-  }
-  return parsed.data;
-}
 
 function pickDefault(requested: string | undefined, defaults: string[], names: string[]): string | undefined {
   if (requested !== undefined) {

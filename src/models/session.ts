@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads';
-import { transferList, type ElementType, type TensorData } from './tensors.ts';
+import { transferList } from '../tensors/transfer.ts';
+import type { ElementType, TensorData, Tensors } from '../tensors/types.ts';
 
 export interface RawSpec {
   name: string;
@@ -10,11 +11,11 @@ export interface RawSpec {
 
 export type WorkerRequest =
   | { id: number; kind: 'load'; path: string; intraOpThreads: number }
-  | { id: number; kind: 'run'; inputs: Record<string, TensorData> }
+  | { id: number; kind: 'run'; inputs: Tensors }
   | { id: number; kind: 'release' };
 
 export type WorkerReply =
-  | { id: number; ok: true; signature?: { inputs: RawSpec[]; outputs: RawSpec[] }; outputs?: Record<string, TensorData> }
+  | { id: number; ok: true; signature?: { inputs: RawSpec[]; outputs: RawSpec[] }; outputs?: Tensors }
   | { id: number; ok: false; error: string };
 
 /** An error raised by onnxruntime inside the worker. */
@@ -73,7 +74,7 @@ export class WorkerSession {
   }
 
   /** Runs the model. Input buffers are transferred to the worker: callers must not reuse them. */
-  async run(inputs: Record<string, TensorData>): Promise<Record<string, TensorData>> {
+  async run(inputs: Tensors): Promise<Tensors> {
     const reply = await this.#call({ id: this.#nextId++, kind: 'run', inputs }, transferList(inputs));
     return reply.outputs!;
   }

@@ -2,7 +2,8 @@
 // so running it here keeps the main thread free for HTTP, health probes and batching.
 import { parentPort } from 'node:worker_threads';
 import ort from 'onnxruntime-node';
-import { transferList, type NumericArray, type TensorData } from './tensors.ts';
+import { transferList } from '../tensors/transfer.ts';
+import type { NumericArray, TensorData } from '../tensors/types.ts';
 import type { WorkerReply, WorkerRequest } from './session.ts';
 
 let session: ort.InferenceSession | undefined;

@@ -1,4 +1,4 @@
-import type { Clock } from '../../src/batching/clock.ts';
+import type { Clock } from '../../src/clock.ts';
 
 /** A clock that only moves when the test says so. */
 export class FakeClock implements Clock {

@@ -1,9 +1,10 @@
 // Starts the real service in-process on loopback port 0 with a model repository, for route tests.
 import { Writable } from 'node:stream';
-import type { Clock } from '../../src/batching/clock.ts';
-import { testConfig, type Config } from '../../src/config.ts';
+import type { Clock } from '../../src/clock.ts';
+import type { Config } from '../../src/config.ts';
 import { createLogger } from '../../src/logger.ts';
 import { createService, listen, type Service } from '../../src/service.ts';
+import { testConfig } from './config.ts';
 import { makeRepository, type RepositoryModel } from './repository.ts';
 
 export interface TestService {
@@ -49,7 +50,7 @@ export async function startService(layout: Record<string, RepositoryModel>, opti
   };
   if (!options.skipLoad) {
     try {
-      await service.repository.load();
+      await service.start();
     } catch (err) {
       await close();
       throw err;

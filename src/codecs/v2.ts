@@ -1,31 +1,48 @@
+// The KServe V2 / Open Inference Protocol REST body as a codec: JSON tensors, or a JSON header followed by
+// binary tensor data (Triton's binary tensor data extension).
 import type { z } from 'zod';
-import type { Tensors } from '../batching/batcher.ts';
 import { invalid } from '../errors.ts';
 import type { Model } from '../models/model.ts';
-import {
-  ELEMENT_BY_V2,
-  elementCount,
-  flatten,
-  fromBinary,
-  fromJsonValues,
-  toBinary,
-  toJsonArrayText,
-  V2_BY_ELEMENT,
-  type TensorData,
-  type V2Datatype,
-} from '../models/tensors.ts';
-import { checkShape } from './rows.ts';
+import { fromBinary, toBinary } from '../tensors/binary.ts';
+import { flatten, fromJsonValues, toJsonArrayText } from '../tensors/json.ts';
+import { checkShape } from '../tensors/shape.ts';
+import { ELEMENT_BY_V2, elementCount, V2_BY_ELEMENT, type TensorData, type Tensors, type V2Datatype } from '../tensors/types.ts';
 import { describeIssue, V2InferRequest } from './schemas.ts';
 
 export const HEADER_LENGTH = 'inference-header-content-length';
 
 export type InferRequest = z.output<typeof V2InferRequest>;
 
+export interface SelectedOutput {
+  name: string;
+  binary: boolean;
+}
+
+export interface V2Request {
+  id?: string;
+  inputs: Tensors;
+  outputs: SelectedOutput[];
+  /** parameters.timeout is in microseconds (Triton's semantics). */
+  timeoutMs?: number;
+}
+
+/** A V2 body (and its Inference-Header-Content-Length header) to input tensors and the outputs to return. */
+export function decodeV2Request(model: Model, body: Buffer, headerLength: string | undefined): V2Request {
+  const { request, binary } = parseInferBody(body, headerLength);
+  const timeoutUs = request.parameters?.timeout;
+  return {
+    id: request.id,
+    inputs: decodeInputs(model, request, binary),
+    outputs: selectOutputs(model, request),
+    timeoutMs: timeoutUs === undefined ? undefined : timeoutUs / 1000,
+  };
+}
+
 /**
  * Splits a V2 body into its JSON header and binary part. Without Inference-Header-Content-Length the whole
  * body is JSON, whatever the content type (Triton and KServe clients send none).
  */
-export function parseInferBody(body: Buffer, headerLength: string | undefined): { request: InferRequest; binary: Buffer } {
+function parseInferBody(body: Buffer, headerLength: string | undefined): { request: InferRequest; binary: Buffer } {
   let jsonEnd = body.length;
   if (headerLength !== undefined) {
     if (!/^\d{1,10}$/.test(headerLength.trim())) throw invalid(`Inference-Header-Content-Length must be a byte count, got ${JSON.stringify(headerLength.slice(0, 32))}`);
@@ -47,7 +64,7 @@ export function parseInferBody(body: Buffer, headerLength: string | undefined): 
 }
 
 /** Checks the request's inputs against the model's signature and decodes them (JSON data or binary parts, in order). */
-export function decodeInputs(model: Model, request: InferRequest, binary: Buffer): Tensors {
+function decodeInputs(model: Model, request: InferRequest, binary: Buffer): Tensors {
   const expected = model.inputs.map((s) => s.name);
   const inputs: Tensors = {};
   let offset = 0;
@@ -87,7 +104,7 @@ export function decodeInputs(model: Model, request: InferRequest, binary: Buffer
 }
 
 /** Which outputs to return and which of them as binary, checked before inference. */
-export function selectOutputs(model: Model, request: InferRequest): { name: string; binary: boolean }[] {
+function selectOutputs(model: Model, request: InferRequest): SelectedOutput[] {
   const allBinary = request.parameters?.binary_data_output === true;
   if (!request.outputs || request.outputs.length === 0) return model.outputs.map((o) => ({ name: o.name, binary: allBinary }));
   return request.outputs.map((o, i) => {
@@ -105,7 +122,7 @@ export interface EncodedResponse {
 }
 
 /** The V2 response: plain JSON, or a JSON header followed by binary output data when any output is binary. */
-export function encodeResponse(model: Model, id: string | undefined, outputs: Tensors, selected: { name: string; binary: boolean }[]): EncodedResponse {
+export function encodeV2Response(model: Model, id: string | undefined, outputs: Tensors, selected: SelectedOutput[]): EncodedResponse {
   const chunks: Buffer[] = [];
   // Each output is JSON text; its data array is spliced in as text (see toJsonArrayText) rather than stringified.
   const described = selected.map(({ name, binary }) => {

@@ -1,21 +1,23 @@
+// Per-request bookkeeping of the HTTP transport: request id, the API's response headers, and when the
+// response closes, the HTTP metrics and one log line.
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { AppDeps } from './deps.ts';
-
-/** What an inference handler adds to the request's log line. */
-export interface InferenceInfo {
-  model: string;
-  version: number;
-  batchSize?: number;
-  queueMs?: number;
-  computeMs?: number;
-}
+import type { Logger } from 'pino';
+import type { InferenceTrace } from '../inference/core.ts';
+import type { Lifecycle } from '../lifecycle.ts';
+import type { Metrics } from '../metrics.ts';
 
 /** Per-request state shared by the request's handler, its error reply and its log line. */
 export interface RequestState {
   id: string;
-  inference?: InferenceInfo;
+  inference?: InferenceTrace;
   errorCode?: string;
+}
+
+export interface RequestLogDeps {
+  logger: Logger;
+  metrics: Metrics;
+  lifecycle: Lifecycle;
 }
 
 const API_HEADERS: [string, string][] = [
@@ -45,23 +47,23 @@ const round = (ms: number) => Math.round(ms * 1000) / 1000;
 
 /**
  * Starts a request: request id, the API's response headers, and on 'close' the HTTP metrics and one log line.
- * `route` names the matched route pattern (never the raw URL); it is read when the response closes.
+ * `route` is the matched route pattern (never the raw URL); `quiet` routes (probes) log at debug.
  */
-export function startRequest(deps: AppDeps, req: IncomingMessage, res: ServerResponse, route: () => string): RequestState {
+export function startRequest(deps: RequestLogDeps, req: IncomingMessage, res: ServerResponse, route: string, quiet = false): RequestState {
   const { logger, metrics } = deps;
   const started = performance.now();
   const state: RequestState = { id: requestId(req) };
   res.setHeader('x-request-id', state.id);
   for (const [name, value] of API_HEADERS) res.setHeader(name, value);
   // Once draining, ask keep-alive clients to reconnect, so they move to other replicas without a reset.
-  if (deps.lifecycle.shuttingDown) res.setHeader('connection', 'close');
+  if (deps.lifecycle.draining) res.setHeader('connection', 'close');
   // 'close' follows 'finish' for every response, and also comes alone when the client went away.
   res.once('close', () => {
-    const name = route();
+    const name = route;
     const code = res.writableFinished ? String(res.statusCode) : 'aborted';
     const seconds = (performance.now() - started) / 1000;
     metrics.observeHttp(req.method ?? 'GET', name, code, seconds);
-    const level = res.statusCode >= 500 ? 'error' : name === '/healthz' || name === '/ready' ? 'debug' : 'info';
+    const level = res.statusCode >= 500 ? 'error' : quiet ? 'debug' : 'info';
     if (!logger.isLevelEnabled(level)) return;
     const url = req.url ?? '';
     const inference = state.inference;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { V2_DATATYPES } from '../models/tensors.ts';
+import { V2_DATATYPES } from '../tensors/types.ts';
 
 // Request and response schemas: requests are validated with them and /openapi.json is generated from them.
 

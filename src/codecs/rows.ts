@@ -1,17 +1,29 @@
-import type { Tensors } from '../batching/batcher.ts';
+// The row format (KServe V1 / TF Serving "instances" and "predictions") as a codec: JSON in, tensors out and back.
 import { AppError, invalid } from '../errors.ts';
-import type { Model, TensorSpec } from '../models/model.ts';
-import { flatten, fromJsonValues, nest, nestedShape, toJsonValues, V2_BY_ELEMENT } from '../models/tensors.ts';
+import type { Model } from '../models/model.ts';
+import { flatten, fromJsonValues, nest, nestedShape, toJsonValues } from '../tensors/json.ts';
+import { checkShape, formatShape } from '../tensors/shape.ts';
+import type { Tensors, TensorSpec } from '../tensors/types.ts';
+import { describeIssue, PredictRequest } from './schemas.ts';
 
-/** "[-1, 4]" with -1 shown as "n" for a person to read. */
-export function formatShape(shape: readonly number[]): string {
-  return `[${shape.map((d) => (d < 0 ? 'n' : String(d))).join(', ')}]`;
+export interface RowRequest {
+  inputs: Tensors;
+  /** Instances, so predictions can be split back into one per instance. */
+  count: number;
+  timeoutMs?: number;
 }
 
-/** Checks a request's dims against the model's declared shape (-1 matches anything). */
-export function checkShape(spec: TensorSpec, dims: readonly number[], field: string): void {
-  const ok = dims.length === spec.shape.length && spec.shape.every((d, i) => d < 0 || d === dims[i]);
-  if (!ok) throw invalid(`${field}: expected shape ${formatShape(spec.shape)} for input "${spec.name}" (${V2_BY_ELEMENT[spec.type]}), got ${formatShape(dims)}`);
+/** A parsed row-format body to input tensors, checked against the model's signature. */
+export function decodeRowRequest(model: Model, json: unknown): RowRequest {
+  const parsed = PredictRequest.safeParse(json);
+  if (!parsed.success) throw invalid(describeIssue(parsed.error, ''));
+  const { instances, parameters } = parsed.data;
+  return { inputs: instancesToTensors(model, instances), count: instances.length, timeoutMs: parameters?.timeout_ms };
+}
+
+/** Output tensors to the row-format response body. */
+export function encodeRowResponse(model: Model, outputs: Tensors, count: number) {
+  return { model: model.name, version: String(model.version), predictions: tensorsToPredictions(model, outputs, count) };
 }
 
 function tensorFromRows(spec: TensorSpec, rows: unknown[], field: string) {
@@ -21,7 +33,7 @@ function tensorFromRows(spec: TensorSpec, rows: unknown[], field: string) {
 }
 
 /** Row format (KServe V1 / TF Serving "instances") to input tensors: one instance is one row of every input. */
-export function instancesToTensors(model: Model, instances: unknown[]): Tensors {
+function instancesToTensors(model: Model, instances: unknown[]): Tensors {
   const inputs: Tensors = {};
   if (model.inputs.length === 1) {
     const spec = model.inputs[0]!;
@@ -48,7 +60,7 @@ export function instancesToTensors(model: Model, instances: unknown[]): Tensors 
 }
 
 /** Output tensors to one prediction per instance: {label, scores} for labelled classifiers, else the output row(s). */
-export function tensorsToPredictions(model: Model, outputs: Tensors, count: number): unknown[] {
+function tensorsToPredictions(model: Model, outputs: Tensors, count: number): unknown[] {
   const rowsOf = (name: string): unknown[] => {
     const t = outputs[name]!;
     if (t.dims[0] !== count) {

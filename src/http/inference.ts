@@ -1,0 +1,45 @@
+// The HTTP inference handlers: thin layers that read the body, call a codec and run through the inference core.
+import type { ServerResponse } from 'node:http';
+import { decodeRowRequest, encodeRowResponse } from '../codecs/rows.ts';
+import { decodeV2Request, encodeV2Response, HEADER_LENGTH } from '../codecs/v2.ts';
+import type { InferenceCore } from '../inference/core.ts';
+import { checkJsonContentType, parseJsonBody, readBody } from './body.ts';
+import { sendJson } from './reply.ts';
+import type { HandlerContext } from './router.ts';
+
+/** Aborts when the client goes away before the response is sent, so queued work can be dropped. */
+function clientSignal(res: ServerResponse): AbortSignal {
+  const controller = new AbortController();
+  res.once('close', () => {
+    if (!res.writableFinished) controller.abort();
+  });
+  return controller.signal;
+}
+
+/** Row format: POST /predict and POST /v1/models/{name}[/versions/{version}]:predict. */
+export function rowHandler(core: InferenceCore, bodyLimit: number) {
+  return async ({ req, res, params, state }: HandlerContext) => {
+    const call = core.begin(params.name, params.version);
+    checkJsonContentType(req);
+    const json = parseJsonBody(await readBody(req, bodyLimit));
+    const request = call.decode((model) => decodeRowRequest(model, json));
+    state.inference = call.trace;
+    const outputs = await call.run(request.inputs, { timeoutMs: request.timeoutMs, signal: clientSignal(res) });
+    sendJson(res, 200, encodeRowResponse(call.model, outputs, request.count));
+  };
+}
+
+/** V2: POST /v2/models/{name}[/versions/{version}]/infer, JSON or JSON followed by binary tensor data. */
+export function v2InferHandler(core: InferenceCore, bodyLimit: number) {
+  return async ({ req, res, params, state }: HandlerContext) => {
+    const call = core.begin(params.name, params.version);
+    const body = await readBody(req, bodyLimit);
+    const header = req.headers[HEADER_LENGTH];
+    const request = call.decode((model) => decodeV2Request(model, body, Array.isArray(header) ? header[0] : header));
+    state.inference = call.trace;
+    const outputs = await call.run(request.inputs, { timeoutMs: request.timeoutMs, signal: clientSignal(res) });
+    const encoded = encodeV2Response(call.model, request.id, outputs, request.outputs);
+    res.writeHead(200, { ...encoded.headers, 'content-length': Buffer.byteLength(encoded.body) });
+    res.end(encoded.body);
+  };
+}

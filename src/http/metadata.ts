@@ -1,0 +1,33 @@
+// KServe V2 / Open Inference Protocol metadata, and Triton's model configuration.
+import type { Model } from '../models/model.ts';
+import type { ModelRepository } from '../models/repository.ts';
+import type { TensorSpec } from '../tensors/types.ts';
+import { V2_BY_ELEMENT } from '../tensors/types.ts';
+
+export const V2_EXTENSIONS = ['binary_tensor_data'];
+
+export function serverMetadata(version: string) {
+  return { name: 'meshserve', version, extensions: V2_EXTENSIONS };
+}
+
+export function modelMetadata(repository: ModelRepository, model: Model) {
+  const spec = (s: TensorSpec) => ({ name: s.name, datatype: V2_BY_ELEMENT[s.type], shape: s.shape });
+  return {
+    name: model.name,
+    versions: repository.versions(model.name).map(String),
+    platform: 'onnxruntime_onnx',
+    inputs: model.inputs.map(spec),
+    outputs: model.outputs.map(spec),
+  };
+}
+
+/** Triton's model configuration (GET .../config), which perf_analyzer and some Triton clients read. */
+export function tritonConfig(model: Model) {
+  const batched = model.batchable ? model.maxBatchSize : 0;
+  const spec = (s: TensorSpec) => ({
+    name: s.name,
+    data_type: `TYPE_${V2_BY_ELEMENT[s.type] === 'BYTES' ? 'STRING' : V2_BY_ELEMENT[s.type]}`,
+    dims: batched ? s.shape.slice(1) : s.shape,
+  });
+  return { name: model.name, platform: 'onnxruntime_onnx', backend: 'onnxruntime', max_batch_size: batched, input: model.inputs.map(spec), output: model.outputs.map(spec) };
+}

@@ -1,0 +1,109 @@
+// The transport-neutral inference core: every transport (row format and V2 over HTTP, and any later one)
+// resolves a model through it, decodes with its own codec, and runs through it, so admission, deadlines,
+// outcome counting and the per-request log fields exist once.
+import type { Clock } from '../clock.ts';
+import { AppError } from '../errors.ts';
+import type { Outcome } from '../metrics.ts';
+import type { Model } from '../models/model.ts';
+import type { ModelRepository } from '../models/repository.ts';
+import { RuntimeError } from '../models/session.ts';
+import type { Tensors } from '../tensors/types.ts';
+
+/** What one inference request adds to its log line. */
+export interface InferenceTrace {
+  model: string;
+  version: number;
+  batchSize?: number;
+  queueMs?: number;
+  computeMs?: number;
+}
+
+export interface RunOptions {
+  /** The client's own deadline, ms; REQUEST_TIMEOUT_MS caps it. */
+  timeoutMs?: number;
+  /** Aborts when the client goes away, so a queued request is dropped. */
+  signal?: AbortSignal;
+}
+
+export interface InferenceCoreOptions {
+  repository: ModelRepository;
+  clock: Clock;
+  requestTimeoutMs: number;
+}
+
+export class InferenceCore {
+  readonly #o: InferenceCoreOptions;
+
+  constructor(options: InferenceCoreOptions) {
+    this.#o = options;
+  }
+
+  /**
+   * Starts one request: finds the model (404 unknown, 503 not ready) and admits the request (503 when the
+   * model cannot take more work). Called before the request's body is read, so a refusal costs nothing.
+   */
+  begin(name: string | undefined, version: string | undefined): InferenceCall {
+    const model = this.#o.repository.resolve(name, version);
+    try {
+      model.admit();
+    } catch (err) {
+      model.metrics.outcome(outcomeOf(err)).inc();
+      throw err;
+    }
+    return new InferenceCall(model, this.#o);
+  }
+}
+
+/** One admitted request on one model version. */
+export class InferenceCall {
+  readonly model: Model;
+  readonly trace: InferenceTrace;
+  readonly #o: InferenceCoreOptions;
+
+  constructor(model: Model, options: InferenceCoreOptions) {
+    this.model = model;
+    this.trace = { model: model.name, version: model.version };
+    this.#o = options;
+  }
+
+  /** Runs a codec's decoding step; a client error it throws counts as an invalid request. */
+  decode<T>(decode: (model: Model) => T): T {
+    try {
+      return decode(this.model);
+    } catch (err) {
+      if (err instanceof AppError && err.status < 500) this.model.metrics.outcome('invalid').inc();
+      throw err;
+    }
+  }
+
+  /** Queues decoded inputs with the request's deadline; resolves with this request's own output rows. */
+  async run(inputs: Tensors, options: RunOptions = {}): Promise<Tensors> {
+    const { model } = this;
+    const started = performance.now();
+    const budget = Math.min(this.#o.requestTimeoutMs, options.timeoutMs ?? Infinity);
+    try {
+      const result = await model.submit(inputs, { deadline: this.#o.clock.now() + budget, signal: options.signal });
+      model.metrics.queueSeconds.observe(result.queueMs / 1000);
+      model.metrics.totalSeconds.observe((performance.now() - started) / 1000);
+      model.metrics.outcome('success').inc();
+      Object.assign(this.trace, { batchSize: result.batchSize, queueMs: result.queueMs, computeMs: result.computeMs });
+      return result.outputs;
+    } catch (err) {
+      model.metrics.outcome(outcomeOf(err)).inc();
+      if (err instanceof RuntimeError) {
+        throw new AppError('inference_failed', 500, `model "${model.name}" version ${model.version} failed to run the batch holding this request: ${err.message}`);
+      }
+      throw err;
+    }
+  }
+}
+
+function outcomeOf(err: unknown): Outcome {
+  if (err instanceof AppError) {
+    if (err.code === 'deadline_exceeded') return 'timeout';
+    if (err.code === 'cancelled') return 'cancelled';
+    if (err.status === 503) return 'rejected';
+    if (err.status < 500) return 'invalid';
+  }
+  return 'error';
+}

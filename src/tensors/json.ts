@@ -1,0 +1,146 @@
+import { invalid } from '../errors.ts';
+import { fromHalf, toHalf } from './fp16.ts';
+import { allocate, MAX_DEPTH, V2_BY_ELEMENT, type ElementType, type TensorBuffer, type TensorData } from './types.ts';
+
+const INTEGER_RANGE: Partial<Record<ElementType, [number, number]>> = {
+  uint8: [0, 0xff],
+  uint16: [0, 0xffff],
+  uint32: [0, 0xffffffff],
+  uint64: [0, Number.MAX_SAFE_INTEGER],
+  int8: [-0x80, 0x7f],
+  int16: [-0x8000, 0x7fff],
+  int32: [-0x80000000, 0x7fffffff],
+  int64: [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
+};
+
+/** Flattens nested JSON arrays row-major; depth is bounded so hostile nesting is rejected. */
+export function flatten(value: unknown, field: string): unknown[] {
+  if (!Array.isArray(value)) return [value];
+  // Already flat (the usual V2 "data"): no copy.
+  let nested = false;
+  for (let i = 0; i < value.length && !nested; i++) nested = Array.isArray(value[i]);
+  if (!nested) return value;
+  const out: unknown[] = [];
+  const walk = (v: unknown[], depth: number) => {
+    if (depth > MAX_DEPTH) throw invalid(`${field} is nested deeper than ${MAX_DEPTH} levels`);
+    for (const item of v) {
+      if (Array.isArray(item)) walk(item, depth + 1);
+      else out.push(item);
+    }
+  };
+  walk(value, 1);
+  return out;
+}
+
+/** Shape of a nested JSON array, checking it is rectangular. */
+export function nestedShape(value: unknown, field: string): number[] {
+  const dims: number[] = [];
+  let probe = value;
+  while (Array.isArray(probe)) {
+    dims.push(probe.length);
+    if (dims.length > MAX_DEPTH) throw invalid(`${field} is nested deeper than ${MAX_DEPTH} levels`);
+    probe = probe[0];
+  }
+  const check = (v: unknown, depth: number, path: string) => {
+    if (depth === dims.length) {
+      if (Array.isArray(v)) throw invalid(`${field}${path} is nested deeper than its siblings (ragged array)`);
+      return;
+    }
+    if (!Array.isArray(v) || v.length !== dims[depth]) {
+      throw invalid(`${field}${path} must be an array of ${dims[depth]} items like its siblings (ragged array), got ${describe(v)}`);
+    }
+    v.forEach((item, i) => check(item, depth + 1, `${path}[${i}]`));
+  };
+  check(value, 0, '');
+  return dims;
+}
+
+function describe(v: unknown): string {
+  if (Array.isArray(v)) return `an array of ${v.length}`;
+  if (v === null) return 'null';
+  if (typeof v === 'string') return `the string ${JSON.stringify(v.length > 40 ? v.slice(0, 40) + '…' : v)}`;
+  // Never serialise client objects here: a deeply nested one would overflow the stack.
+  if (typeof v === 'object') return 'an object';
+  return `${typeof v} ${String(v)}`;
+}
+
+/** Fills a buffer of the element type from JSON values, naming the first value that does not fit. */
+export function fromJsonValues(type: ElementType, values: readonly unknown[], field: string): TensorBuffer {
+  const out = allocate(type, values.length);
+  const bad = (i: number, expected: string) => invalid(`${field}[${i}] must be ${expected}, got ${describe(values[i])}`);
+  if (type === 'string') {
+    values.forEach((v, i) => {
+      if (typeof v !== 'string') throw bad(i, 'a string (BYTES)');
+      (out as string[])[i] = v;
+    });
+    return out;
+  }
+  if (type === 'bool') {
+    values.forEach((v, i) => {
+      if (typeof v !== 'boolean') throw bad(i, 'true or false (BOOL)');
+      (out as Uint8Array)[i] = v ? 1 : 0;
+    });
+    return out;
+  }
+  const range = INTEGER_RANGE[type];
+  if (range) {
+    const [lo, hi] = range;
+    const big = type === 'int64' || type === 'uint64';
+    values.forEach((v, i) => {
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > hi) throw bad(i, `an integer from ${lo} to ${hi} (${V2_BY_ELEMENT[type]})`);
+      if (big) (out as BigInt64Array)[i] = BigInt(v);
+      else (out as Int32Array)[i] = v;
+    });
+    return out;
+  }
+  const half = type === 'float16';
+  values.forEach((v, i) => {
+    if (typeof v !== 'number') throw bad(i, `a number (${V2_BY_ELEMENT[type]})`);
+    if (half) (out as Uint16Array)[i] = toHalf(v);
+    else (out as Float32Array)[i] = v;
+  });
+  return out;
+}
+
+/** JSON values of a buffer: 64-bit integers become numbers, FP16 bits become numbers, bool becomes booleans. */
+export function toJsonValues(tensor: TensorData): (number | string | boolean)[] {
+  const { type, data } = tensor;
+  if (type === 'string') return data as string[];
+  if (type === 'bool') return Array.from(data as Uint8Array, (v) => v !== 0);
+  if (type === 'int64' || type === 'uint64') return Array.from(data as BigInt64Array, (v) => Number(v));
+  if (type === 'float16') return Array.from(data as Uint16Array, fromHalf);
+  return Array.from(data as Float32Array);
+}
+
+const JOINABLE = new Set<ElementType>(['uint8', 'uint16', 'uint32', 'int8', 'int16', 'int32', 'float32', 'float64']);
+
+/**
+ * The JSON array text of a tensor's flat data, the same text JSON.stringify(toJsonValues(t)) gives.
+ * Typed-array join() prints numbers with the same shortest round-trip digits about 4x faster, which
+ * matters for large float outputs; it is used unless a NaN or infinity needs JSON's null.
+ */
+export function toJsonArrayText(tensor: TensorData): string {
+  if (JOINABLE.has(tensor.type)) {
+    const data = tensor.data as Float32Array;
+    let finite = true;
+    for (let i = 0; i < data.length; i++) {
+      if (!Number.isFinite(data[i]!)) {
+        finite = false;
+        break;
+      }
+    }
+    if (finite) return `[${data.join(',')}]`;
+  }
+  return JSON.stringify(toJsonValues(tensor));
+}
+
+/** Splits flat values into nested arrays following dims (row-major). */
+export function nest<T>(values: readonly T[], dims: readonly number[]): unknown {
+  if (dims.length === 0) return values[0];
+  if (dims.length === 1) return values.slice(0, dims[0]);
+  const [head, ...rest] = dims;
+  const size = rest.reduce((a, b) => a * b, 1);
+  const out: unknown[] = [];
+  for (let i = 0; i < head!; i++) out.push(nest(values.slice(i * size, (i + 1) * size), rest));
+  return out;
+}
