@@ -5,7 +5,8 @@ import { startRequest, type RequestState } from './context.ts';
 import type { AppDeps } from './deps.ts';
 import { healthRoutes } from './health.ts';
 import { inferenceRoutes } from './inference-routes.ts';
-import { buildOpenApi, DOCS_HTML, DOCS_JS } from './openapi.ts';
+import { createDocsPage } from './docs-page.ts';
+import { buildOpenApi } from './openapi.ts';
 import { sendError } from './reply.ts';
 import { v2Routes } from './v2.ts';
 
@@ -40,13 +41,13 @@ function expressApp(deps: AppDeps): express.Express {
   app.get('/openapi.json', (_req, res) => {
     res.type('application/json').send(openapi);
   });
-  app.get('/docs', (_req, res) => {
-    res.set('content-security-policy', "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; frame-ancestors 'none'");
-    res.type('html').send(DOCS_HTML);
-  });
-  app.get('/docs/app.js', (_req, res) => {
-    res.type('application/javascript').send(DOCS_JS);
-  });
+  // The page and its assets (Swagger UI from swagger-ui-dist); anything else under /docs is the JSON 404.
+  const docs = createDocsPage({ specUrl: '/openapi.json', title: 'meshserve API' });
+  const serveDocs = (req: Request, res: Response, next: NextFunction) => {
+    if (!docs(req, res)) next();
+  };
+  app.get('/docs', serveDocs);
+  app.get('/docs/:file', serveDocs);
 
   app.use((req: Request) => {
     throw new AppError('route_not_found', 404, `no route ${req.method} ${req.path.slice(0, 200)}; the API is described at GET /openapi.json`);
