@@ -20,6 +20,11 @@ const errors = {
 };
 const name = z.string().meta({ description: 'Model name', example: 'iris' });
 const version = z.string().meta({ description: 'Model version (a positive integer)', example: '1' });
+// An iris flower (setosa) in row format: the example "Try it out" sends from /docs, and what the bundled model answers.
+const irisRequest = { instances: [[5.1, 3.5, 1.4, 0.2]] };
+const irisResponse = { model: 'iris', version: '1', predictions: [{ label: 'setosa', scores: { setosa: 0.9959, versicolor: 0.0041, virginica: 0.0 } }] };
+const rowsBody = { required: true, content: { 'application/json': { schema: PredictRequest, example: irisRequest } } };
+const rowsOk = { description: 'One prediction per instance', content: { 'application/json': { schema: PredictResponse, example: irisResponse } } };
 
 /** The OpenAPI 3.1 description of the HTTP API, generated from the same zod schemas that validate requests. */
 export function buildOpenApi(serviceVersion: string): object {
@@ -33,15 +38,15 @@ export function buildOpenApi(serviceVersion: string): object {
     method: 'post',
     path: '/predict',
     summary: 'Predict with the default model (row format)',
-    request: { body: { content: { 'application/json': { schema: PredictRequest } } } },
-    responses: { 200: json(PredictResponse, 'One prediction per instance'), 415: json(ErrorBody, 'Content type is not JSON'), ...errors },
+    request: { body: rowsBody },
+    responses: { 200: rowsOk, 415: json(ErrorBody, 'Content type is not JSON'), ...errors },
   });
   add({
     method: 'post',
     path: '/v1/models/{name}:predict',
     summary: 'Predict with a named model (KServe V1 / TF Serving row format)',
-    request: { params: z.object({ name }), body: { content: { 'application/json': { schema: PredictRequest } } } },
-    responses: { 200: json(PredictResponse, 'One prediction per instance'), 415: json(ErrorBody, 'Content type is not JSON'), ...errors },
+    request: { params: z.object({ name }), body: rowsBody },
+    responses: { 200: rowsOk, 415: json(ErrorBody, 'Content type is not JSON'), ...errors },
   });
   add({ method: 'get', path: '/v2', summary: 'Server metadata', responses: { 200: json(V2ServerMetadata, 'Server metadata') } });
   add({ method: 'get', path: '/v2/health/live', summary: 'V2 liveness', responses: { 200: json(HealthResponse, 'Alive') } });
