@@ -279,6 +279,16 @@ describe('Linkerd policy: who may call what (production)', () => {
     for (const client of [listedClient, otherMeshed, kubelet]) assert.equal(ask(9090, 'GET', '/metrics', client), 'deny');
   });
 
+  test('the /docs page and its assets are allowed to the same clients, and nothing beside them', () => {
+    for (const path of ['/docs', '/docs/', '/docs/swagger-ui-bundle.js', '/docs/swagger-ui.css', '/docs/init.js', '/openapi.json']) {
+      assert.equal(ask(8080, 'GET', path, listedClient), 'allow', path);
+      assert.equal(ask(8080, 'GET', path, otherMeshed), 'deny', path);
+    }
+    for (const [method, path] of [['GET', '/docsx'], ['GET', '/docs.json'], ['POST', '/docs'], ['PUT', '/docs/init.js']]) {
+      assert.equal(ask(8080, method!, path!, listedClient), 'deny', `${method} ${path}`);
+    }
+  });
+
   test('requests to paths no route lists are refused', () => {
     assert.equal(ask(8080, 'GET', '/admin', listedClient), 'deny');
     assert.equal(ask(8080, 'POST', '/healthz', kubelet), 'deny');

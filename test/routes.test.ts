@@ -264,8 +264,8 @@ describe('errors, headers and docs', () => {
     const res = await fetch(`${svc.url}/docs`);
     assert.equal(res.status, 200);
     assert.match(res.headers.get('content-type') ?? '', /text\/html/);
-    assert.match(await res.text(), /<script src="\/docs\/app.js"><\/script>/);
-    const js = await fetch(`${svc.url}/docs/app.js`);
-    assert.match(await js.text(), /fetch\('\/openapi.json'\)/);
+    assert.match(await res.text(), /<script src="\/docs\/swagger-ui-bundle\.js\?v=[\w-]+"><\/script>/);
+    const js = await fetch(`${svc.url}/docs/init.js`);
+    assert.match(await js.text(), /"url":"\/openapi.json"/);
   });
 });

@@ -14,11 +14,11 @@ import {
   V2ServerMetadata,
 } from '../codecs/schemas.ts';
 import type { Config } from '../config.ts';
-import { AppError } from '../errors.ts';
 import type { InferenceCore } from '../inference/core.ts';
 import type { Lifecycle } from '../lifecycle.ts';
 import type { Metrics } from '../metrics.ts';
 import type { ModelRepository } from '../models/repository.ts';
+import { AppError } from '../errors.ts';
 import { createDocsPage } from './docs-page.ts';
 import { notReadyReasons, sendHealth } from './health.ts';
 import { rowHandler, v2InferHandler } from './inference.ts';
@@ -58,8 +58,15 @@ const errors = {
 const health = { 200: json(HealthResponse, 'OK'), 503: json(HealthResponse, 'Not ready, with the reasons') };
 const name = z.string().meta({ description: 'Model name', example: 'iris' });
 const version = z.string().meta({ description: 'Model version (a positive integer)', example: '1' });
-const rowBody = { content: { 'application/json': { schema: PredictRequest } } };
-const rowResponses = { 200: json(PredictResponse, 'One prediction per instance'), 415: json(ErrorBody, 'Content type is not JSON'), ...errors };
+// An iris flower (setosa) in row format: the example "Try it out" sends from /docs, and what the bundled model answers.
+const irisRequest = { instances: [[5.1, 3.5, 1.4, 0.2]] };
+const irisResponse = { model: 'iris', version: '1', predictions: [{ label: 'setosa', scores: { setosa: 0.9959, versicolor: 0.0041, virginica: 0.0 } }] };
+const rowBody = { required: true, content: { 'application/json': { schema: PredictRequest, example: irisRequest } } };
+const rowResponses = {
+  200: { description: 'One prediction per instance', content: { 'application/json': { schema: PredictResponse, example: irisResponse } } },
+  415: json(ErrorBody, 'Content type is not JSON'),
+  ...errors,
+};
 
 /** Every route the API port answers. */
 export function createRoutes(deps: RouteDeps): Route[] {
@@ -69,7 +76,10 @@ export function createRoutes(deps: RouteDeps): Route[] {
   const model = (params: Record<string, string>) => repository.resolve(params.name, params.version);
   const ready = ({ res }: HandlerContext) => sendHealth(res, notReadyReasons(lifecycle, repository));
   const live = ({ res }: HandlerContext) => sendHealth(res, []);
-  const docsPage = createDocsPage();
+  const docsPage = createDocsPage({ specUrl: '/openapi.json', title: 'meshserve API' });
+  const docs = ({ req, res }: HandlerContext) => {
+    if (!docsPage(req, res)) throw new AppError('route_not_found', 404, `no route GET ${(req.url ?? '').slice(0, 200)}; the API is described at GET /openapi.json`);
+  };
   let openapi: string | undefined;
 
   const routes: Route[] = [
@@ -157,15 +167,13 @@ export function createRoutes(deps: RouteDeps): Route[] {
     {
       method: 'GET',
       path: '/docs',
-      handle: ({ res }) => docsPage.page(res),
+      handle: docs,
       doc: { summary: 'A page that renders this API description, where requests can be tried', responses: { 200: { description: 'HTML page', content: { 'text/html': { schema: z.string() } } } } },
     },
     {
       method: 'GET',
       path: '/docs/{file}',
-      handle: ({ req, res, params }) => {
-        if (!docsPage.asset(res, params.file!)) throw new AppError('route_not_found', 404, `no route GET ${(req.url ?? '').slice(0, 200)}; the API is described at GET /openapi.json`);
-      },
+      handle: docs,
       doc: { summary: "The docs page's scripts and styles", request: { params: z.object({ file: z.string() }) }, responses: { 200: { description: 'A static asset' }, 404: json(ErrorBody, 'No such asset') } },
     },
   );
