@@ -49,6 +49,8 @@ const envSchema = z.object({
   SHUTDOWN_DELAY_MS: int(0, 600_000, 5000),
   SHUTDOWN_TIMEOUT_MS: int(0, 600_000, 25_000),
   ORT_INTRA_OP_THREADS: int(1, 256, 1),
+  BATCH_TIMEOUT_MS: int(1, 3_600_000, 60_000),
+  WORKER_MAX_RESTARTS: int(0, 1000, 5),
 });
 
 export type Config = Readonly<z.output<typeof envSchema>>;

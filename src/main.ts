@@ -23,7 +23,15 @@ const fatal = (what: string) => (err: unknown) => {
 process.on('uncaughtException', fatal('uncaught exception'));
 process.on('unhandledRejection', fatal('unhandled promise rejection'));
 
-const service = createService({ config, logger, version });
+const service = createService({
+  config,
+  logger,
+  version,
+  onGiveUp: (reason) => {
+    logger.fatal({ reason }, 'a model keeps failing; exiting so Kubernetes replaces the pod');
+    process.exit(1);
+  },
+});
 
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.on(signal, () => {

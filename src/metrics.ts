@@ -91,6 +91,12 @@ export function createMetrics(options: { maxBatchSize?: number; defaultMetrics?:
       labelNames: modelLabels,
       registers,
     }),
+    workerRestarts: new Counter({
+      name: 'meshserve_worker_restarts_total',
+      help: "Inference worker restarts, by cause: exit (the worker died), batch_timeout (a batch overran BATCH_TIMEOUT_MS), requested.",
+      labelNames: ['model', 'version', 'reason'] as const,
+      registers,
+    }),
     modelLoadDuration: new Gauge({
       name: 'meshserve_model_load_duration_seconds',
       help: 'Time taken to load and warm up the model version.',

@@ -16,6 +16,8 @@ export interface ServiceOptions {
   logger: Logger;
   version: string;
   clock?: Clock;
+  /** A model keeps failing (worker restarts past their limit): main.ts exits so Kubernetes replaces the pod. */
+  onGiveUp?: (reason: string) => void;
 }
 
 /** Everything the service is made of, wired but not listening and with models not yet loaded. */
@@ -24,7 +26,7 @@ export function createService(options: ServiceOptions) {
   const clock = options.clock ?? systemClock;
   const metrics = createMetrics({ maxBatchSize: config.MAX_BATCH_SIZE });
   const lifecycle = new Lifecycle();
-  const repository = new ModelRepository({ config, metrics, logger, clock });
+  const repository = new ModelRepository({ config, metrics, logger, clock, supervision: options.onGiveUp && { onGiveUp: options.onGiveUp } });
   const core = new InferenceCore({ repository, clock, requestTimeoutMs: config.REQUEST_TIMEOUT_MS });
   const app = createApp({ config, core, repository, lifecycle, metrics, logger, version });
   const server = createHttpServer(app.listener, config.REQUEST_TIMEOUT_MS);
@@ -50,7 +52,9 @@ export function createService(options: ServiceOptions) {
       const closed = once(server, 'close');
       server.close();
       logger.info({ timeoutMs: config.SHUTDOWN_TIMEOUT_MS }, 'no longer accepting connections; draining in-flight requests');
-      const drained = Promise.all([closed, repository.drain()]).then(() => true);
+      // Queues close only once every connection is done: a request accepted just before the close (its
+      // body still arriving) must still be queued and served.
+      const drained = closed.then(() => repository.drain()).then(() => true);
       if (!(await Promise.race([drained, sleep(clock, config.SHUTDOWN_TIMEOUT_MS).then(() => false)]))) {
         logger.warn('shutdown timeout: refusing requests still queued and closing the remaining connections');
         repository.abortQueued();

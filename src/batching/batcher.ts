@@ -22,6 +22,9 @@ export interface BatcherOptions {
   /** False for models whose first dimension is fixed: every request runs alone. */
   batchable: boolean;
   clock?: Clock;
+  /** A batch running longer fails its requests with 503 batch_timeout and calls onBatchTimeout. */
+  batchTimeoutMs?: number;
+  onBatchTimeout?: () => void;
   onQueueDepth?: (depth: number) => void;
   onBatch?: (rows: number, computeMs: number) => void;
 }
@@ -129,7 +132,12 @@ export class Batcher {
   /** Stops accepting and refuses every queued request with 503 shutting_down; a running batch finishes. */
   abortQueued(): void {
     this.#closed = true;
-    for (const p of [...this.#queue]) this.#drop(p, shuttingDownError());
+    this.failQueued(shuttingDownError());
+  }
+
+  /** Rejects every queued request with `error` (the model cannot run them); the batcher stays open. */
+  failQueued(error: AppError): void {
+    for (const p of [...this.#queue]) this.#drop(p, error);
   }
 
   #whenIdle(): Promise<void> {
@@ -237,6 +245,15 @@ export class Batcher {
     } catch (err) {
       run = Promise.reject(err);
     }
+    let watchdog: unknown;
+    if (this.#o.batchTimeoutMs !== undefined) {
+      const limit = this.#o.batchTimeoutMs;
+      watchdog = this.#clock.setTimeout(() => {
+        const error = batchTimeoutError(limit);
+        for (const p of batch) p.reject(error);
+        this.#o.onBatchTimeout?.();
+      }, limit);
+    }
     run
       .then((outputs) => {
         const computeMs = this.#clock.now() - started;
@@ -258,6 +275,7 @@ export class Batcher {
         for (const p of batch) p.reject(err);
       })
       .finally(() => {
+        if (watchdog !== undefined) this.#clock.clearTimeout(watchdog);
         this.#running = false;
         this.#depthChanged();
         this.#schedule();
@@ -267,6 +285,10 @@ export class Batcher {
 
 export function queueFullError(maxQueueSize: number): AppError {
   return unavailable('queue_full', `the model's queue is full (MAX_QUEUE_SIZE ${maxQueueSize} pending requests); retry later`);
+}
+
+export function batchTimeoutError(limitMs: number): AppError {
+  return unavailable('batch_timeout', `the batch holding this request ran longer than ${limitMs} ms (BATCH_TIMEOUT_MS); the model's worker is being restarted; retry later`);
 }
 
 export function shuttingDownError(): AppError {

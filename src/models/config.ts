@@ -7,6 +7,7 @@ export const modelConfigSchema = z.strictObject({
   labels: z.array(z.string().min(1)).min(1).optional(),
   max_batch_size: z.number().int().min(1).max(65536).optional(),
   batch_delay_ms: z.number().int().min(0).max(60_000).optional(),
+  batch_timeout_ms: z.number().int().min(1).max(3_600_000).optional(),
   description: z.string().optional(),
 });
 

@@ -1,10 +1,27 @@
 import type { Logger } from 'pino';
 import { Batcher, type BatchResult } from '../batching/batcher.ts';
-import type { Clock } from '../clock.ts';
+import { systemClock, type Clock } from '../clock.ts';
+import { AppError, unavailable } from '../errors.ts';
 import type { Metrics, Outcome } from '../metrics.ts';
 import { allocate, V2_BY_ELEMENT, type ElementType, type Tensors, type TensorSpec } from '../tensors/types.ts';
 import type { ModelConfig } from './config.ts';
-import type { RawSpec, WorkerSession } from './session.ts';
+import { WorkerGoneError, WorkerSession, type RawSpec } from './session.ts';
+
+/** How a model's worker is restarted when it dies or a batch overruns BATCH_TIMEOUT_MS. */
+export interface Supervision {
+  /** Worker failures tolerated within windowMs; one more and onGiveUp is called. */
+  maxFailures: number;
+  windowMs: number;
+  /** Wait before the first restart; doubles after each failed restart, up to 30 s. */
+  backoffMs: number;
+  /** The model keeps failing: the process should exit so Kubernetes replaces the pod. */
+  onGiveUp: (reason: string) => void;
+}
+
+export const DEFAULT_SUPERVISION: Omit<Supervision, 'onGiveUp'> = { maxFailures: 5, windowMs: 300_000, backoffMs: 500 };
+const MAX_BACKOFF_MS = 30_000;
+
+type State = 'loading' | 'ready' | 'restarting' | 'closed';
 
 export interface ModelOptions {
   name: string;
@@ -16,6 +33,9 @@ export interface ModelOptions {
   maxBatchSize: number;
   batchDelayMs: number;
   maxQueueSize: number;
+  batchTimeoutMs: number;
+  intraOpThreads: number;
+  supervision: Supervision;
   metrics: Metrics;
   logger: Logger;
   clock?: Clock;
@@ -50,7 +70,12 @@ function bindRequestMetrics(metrics: Metrics, labels: { model: string; version: 
   };
 }
 
-/** One loaded model version: its signature, its session (in a worker thread), its batching queue and its readiness. */
+/**
+ * One loaded model version: its signature, its session (in a worker thread), its batching queue and its
+ * readiness. It supervises its worker: when the worker dies or a batch overruns, the model turns
+ * unavailable, refuses its queued and new requests with 503 model_unavailable, and restarts the worker
+ * (load and warm-up) with backoff.
+ */
 export class Model {
   readonly name: string;
   readonly version: number;
@@ -62,10 +87,16 @@ export class Model {
   readonly batchable: boolean;
   readonly maxBatchSize: number;
   readonly metrics: RequestMetrics;
-  readonly #session: WorkerSession;
+  readonly #o: ModelOptions;
+  readonly #clock: Clock;
   readonly #batcher: Batcher;
   readonly #readyGauge: { set(v: number): void };
-  #ready = false;
+  readonly #restarts: Metrics['workerRestarts'];
+  #session: WorkerSession;
+  #state: State = 'loading';
+  #unavailableReason = '';
+  #failures: number[] = [];
+  #backoffMs: number;
 
   constructor(o: ModelOptions) {
     this.name = o.name;
@@ -76,7 +107,12 @@ export class Model {
     this.outputs = toSpecs(o.signature.outputs, 'output', o.path);
     this.batchable = this.inputs.length > 0 && this.inputs.every((s) => s.shape.length > 0 && s.shape[0] === -1);
     this.maxBatchSize = this.batchable ? (o.config.max_batch_size ?? o.maxBatchSize) : 1;
+    this.#o = o;
+    this.#clock = o.clock ?? systemClock;
     this.#session = o.session;
+    this.#watch(o.session);
+    this.#backoffMs = o.supervision.backoffMs;
+    this.#restarts = o.metrics.workerRestarts;
     const labels = { model: o.name, version: String(o.version) };
     this.metrics = bindRequestMetrics(o.metrics, labels);
     const batchSize = o.metrics.batchSize.labels(labels);
@@ -87,7 +123,9 @@ export class Model {
     queueDepth.set(0);
     this.#readyGauge.set(0);
     this.#batcher = new Batcher({
-      run: (inputs) => this.#session.run(inputs),
+      run: (inputs) => this.#run(inputs),
+      batchTimeoutMs: o.config.batch_timeout_ms ?? o.batchTimeoutMs,
+      onBatchTimeout: () => this.#fail(`a batch ran longer than ${o.config.batch_timeout_ms ?? o.batchTimeoutMs} ms (batch timeout)`, 'batch_timeout'),
       maxBatchSize: this.maxBatchSize,
       batchDelayMs: o.config.batch_delay_ms ?? o.batchDelayMs,
       maxQueueSize: o.maxQueueSize,
@@ -101,23 +139,112 @@ export class Model {
     });
   }
 
-  /** Loaded and warmed up, and not closed. */
+  /** Loaded and warmed up, and not closed or restarting. */
   get ready(): boolean {
-    return this.#ready;
+    return this.#state === 'ready';
+  }
+
+  /** Why the model takes no requests now, as the 503 a request would get; undefined when ready. */
+  unavailableError(): AppError | undefined {
+    if (this.#state === 'ready') return undefined;
+    if (this.#state === 'restarting') {
+      return unavailable('model_unavailable', `model "${this.name}" version ${this.version} is restarting its worker (${this.#unavailableReason}); retry shortly`);
+    }
+    return unavailable('not_ready', `model "${this.name}" version ${this.version} is not ready yet`);
+  }
+
+  /** Why the model is not ready, for /ready; undefined when ready. */
+  notReadyReason(): string | undefined {
+    if (this.#state === 'ready') return undefined;
+    if (this.#state === 'restarting') return `model ${this.name} version ${this.version} is restarting: ${this.#unavailableReason}`;
+    return `model ${this.name} version ${this.version} is not ready`;
   }
 
   get queueDepth(): number {
     return this.#batcher.depth;
   }
 
-  /** Throws the 503 a request would get if it were queued now (queue full, shutting down), before its body is read. */
+  /** Throws the 503 a request would get if it were queued now (unavailable, queue full, shutting down), before its body is read. */
   admit(): void {
+    const error = this.unavailableError();
+    if (error) throw error;
     this.#batcher.checkAdmission();
   }
 
   /** Queues inputs that were already checked against the signature. */
   submit(inputs: Tensors, options: { deadline: number; signal?: AbortSignal }): Promise<BatchResult> {
+    const error = this.unavailableError();
+    if (error) return Promise.reject(error);
     return this.#batcher.submit(inputs, options);
+  }
+
+  /** Gives up on the worker and starts a new one, as when it dies; the batch timeout does this. */
+  restart(reason: string): void {
+    this.#fail(reason, 'requested');
+  }
+
+  async #run(inputs: Tensors): Promise<Tensors> {
+    try {
+      return await this.#session.run(inputs);
+    } catch (err) {
+      if (err instanceof WorkerGoneError) {
+        throw unavailable('model_unavailable', `model "${this.name}" version ${this.version} lost its worker while running this request's batch (${err.message}); retry shortly`);
+      }
+      throw err;
+    }
+  }
+
+  /** Restarts the model when this session's worker dies on its own. */
+  #watch(session: WorkerSession): void {
+    session.onExit((error) => {
+      if (session === this.#session) this.#fail(error.message, 'exit');
+    });
+  }
+
+  #fail(reason: string, cause: 'exit' | 'batch_timeout' | 'requested'): void {
+    if (this.#state === 'closed' || this.#state === 'restarting') return;
+    const { logger, supervision } = this.#o;
+    this.#state = 'restarting';
+    this.#unavailableReason = reason;
+    this.#readyGauge.set(0);
+    this.#restarts.inc({ model: this.name, version: String(this.version), reason: cause });
+    this.#session.abandon(new WorkerGoneError(`inference worker stopped: ${reason}`));
+    this.#batcher.failQueued(this.unavailableError()!);
+    const now = this.#clock.now();
+    this.#failures = [...this.#failures.filter((t) => now - t < supervision.windowMs), now];
+    logger.error({ model: this.name, version: this.version, reason, failures: this.#failures.length }, 'inference worker failed; restarting it');
+    if (this.#failures.length > supervision.maxFailures) {
+      supervision.onGiveUp(`model ${this.name} version ${this.version}: ${this.#failures.length} worker failures within ${supervision.windowMs / 1000} s (last: ${reason})`);
+      return;
+    }
+    this.#scheduleRestart();
+  }
+
+  #scheduleRestart(): void {
+    const wait = this.#backoffMs;
+    this.#backoffMs = Math.min(this.#backoffMs * 2, MAX_BACKOFF_MS);
+    this.#clock.setTimeout(() => void this.#restart(), wait);
+  }
+
+  async #restart(): Promise<void> {
+    if (this.#state !== 'restarting') return;
+    const { logger } = this.#o;
+    const started = this.#clock.now();
+    const session = new WorkerSession();
+    this.#session = session;
+    try {
+      await session.load(this.path, this.#o.intraOpThreads);
+      this.#watch(session);
+      await this.warmUp();
+      if ((this.#state as State) !== 'ready') return;
+      this.#backoffMs = this.#o.supervision.backoffMs;
+      logger.info({ model: this.name, version: this.version, restartMs: Math.round(this.#clock.now() - started) }, 'inference worker restarted; model ready again');
+    } catch (err) {
+      if (this.#state !== 'restarting') return;
+      session.abandon(new WorkerGoneError('restart failed'));
+      logger.error({ model: this.name, version: this.version, err: (err as Error).message }, 'restarting the inference worker failed; trying again');
+      this.#scheduleRestart();
+    }
   }
 
   /** Runs one request of zeros (one row, and a full batch when batchable) so the first real request is not slow. */
@@ -131,7 +258,8 @@ export class Model {
       }
       await this.#session.run(inputs);
     }
-    this.#ready = true;
+    if (this.#state === 'closed') return;
+    this.#state = 'ready';
     this.#readyGauge.set(1);
   }
 
@@ -146,7 +274,7 @@ export class Model {
   }
 
   async close(): Promise<void> {
-    this.#ready = false;
+    this.#state = 'closed';
     this.#readyGauge.set(0);
     await this.#session.close();
   }

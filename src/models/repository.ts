@@ -6,7 +6,7 @@ import type { Config } from '../config.ts';
 import { notFound, unavailable } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
 import { readModelConfig, RepositoryError, type ModelConfig } from './config.ts';
-import { Model } from './model.ts';
+import { DEFAULT_SUPERVISION, Model, type Supervision } from './model.ts';
 import { WorkerSession } from './session.ts';
 
 export { RepositoryError };
@@ -19,6 +19,8 @@ export interface RepositoryOptions {
   metrics: Metrics;
   logger: Logger;
   clock?: Clock;
+  /** How workers are restarted; onGiveUp defaults to logging only (main.ts exits the process). */
+  supervision?: Partial<Supervision>;
 }
 
 type State = 'loading' | 'ready' | 'failed';
@@ -47,7 +49,10 @@ export class ModelRepository {
     if (this.#state === 'loading') return ['models are loading'];
     if (this.#state === 'failed') return ['model loading failed'];
     const reasons: string[] = [];
-    for (const m of this.all()) if (!m.ready) reasons.push(`model ${m.name} version ${m.version} is not ready`);
+    for (const m of this.all()) {
+      const reason = m.notReadyReason();
+      if (reason) reasons.push(reason);
+    }
     return reasons;
   }
 
@@ -86,7 +91,8 @@ export class ModelRepository {
       model = versions.get(Number(version));
       if (!model) throw notFound('version_not_found', `model "${resolvedName}" has no version ${version}; available: ${this.versions(resolvedName).join(', ')}`);
     }
-    if (!model!.ready) throw unavailable('not_ready', `model "${resolvedName}" version ${model!.version} is not ready yet`);
+    const error = model!.unavailableError();
+    if (error) throw error;
     return model!;
   }
 
@@ -146,7 +152,7 @@ export class ModelRepository {
       throw new RepositoryError(`model ${name} version ${version}: file ${file} is missing`);
     }
     if (!info.isFile() || info.size === 0) throw new RepositoryError(`model ${name} version ${version}: file ${file} is empty or not a file`);
-    const session = new WorkerSession((error) => logger.error({ model: name, version, err: error.message }, 'inference worker stopped'));
+    const session = new WorkerSession();
     let model: Model;
     try {
       const signature = await session.load(file, config.ORT_INTRA_OP_THREADS);
@@ -160,6 +166,14 @@ export class ModelRepository {
         maxBatchSize: config.MAX_BATCH_SIZE,
         batchDelayMs: config.BATCH_DELAY_MS,
         maxQueueSize: config.MAX_QUEUE_SIZE,
+        batchTimeoutMs: config.BATCH_TIMEOUT_MS,
+        intraOpThreads: config.ORT_INTRA_OP_THREADS,
+        supervision: {
+          ...DEFAULT_SUPERVISION,
+          maxFailures: config.WORKER_MAX_RESTARTS,
+          onGiveUp: (reason) => logger.fatal({ reason }, 'a model keeps failing'),
+          ...this.#o.supervision,
+        },
         metrics,
         logger,
         clock,

@@ -23,6 +23,11 @@ export class RuntimeError extends Error {
   override name = 'RuntimeError';
 }
 
+/** The worker thread is gone (it crashed, exited or was terminated): nothing sent to it will be answered. */
+export class WorkerGoneError extends RuntimeError {
+  override name = 'WorkerGoneError';
+}
+
 const FROM_SOURCE = import.meta.url.endsWith('.ts');
 const WORKER_URL = new URL(FROM_SOURCE ? './worker.ts' : './worker.js', import.meta.url);
 
@@ -40,7 +45,9 @@ export class WorkerSession {
   #nextId = 1;
   #dead: Error | undefined;
 
-  constructor(onExit?: (error: Error) => void) {
+  readonly #exitListeners: ((error: Error) => void)[] = [];
+
+  constructor() {
     this.#worker = startWorker();
     this.#worker.on('message', (msg: WorkerReply) => {
       const p = this.#pending.get(msg.id);
@@ -54,10 +61,15 @@ export class WorkerSession {
       this.#dead = error;
       for (const p of this.#pending.values()) p.reject(error);
       this.#pending.clear();
-      onExit?.(error);
+      for (const listener of this.#exitListeners) listener(error);
     };
-    this.#worker.on('error', (err) => fail(new RuntimeError(`inference worker crashed: ${err.message}`)));
-    this.#worker.on('exit', (code) => fail(new RuntimeError(`inference worker exited with code ${code}`)));
+    this.#worker.on('error', (err) => fail(new WorkerGoneError(`inference worker crashed: ${err.message}`)));
+    this.#worker.on('exit', (code) => fail(new WorkerGoneError(`inference worker exited with code ${code}`)));
+  }
+
+  /** Called once if the worker stops on its own (not after close() or terminate()). */
+  onExit(listener: (error: Error) => void): void {
+    this.#exitListeners.push(listener);
   }
 
   #call(request: WorkerRequest, transfer: ArrayBuffer[] = []): Promise<WorkerReply & { ok: true }> {
@@ -83,7 +95,29 @@ export class WorkerSession {
     if (!this.#dead) {
       await this.#call({ id: this.#nextId++, kind: 'release' }).catch(() => undefined);
     }
-    this.#dead ??= new RuntimeError('session closed');
+    this.#dead ??= new WorkerGoneError('session closed');
     await this.#worker.terminate();
+  }
+
+  /**
+   * Gives up on the worker without waiting for it: calls in flight fail at once with `error`, and the
+   * thread is released and terminated once it is idle. It cannot be stopped sooner: terminating a worker
+   * while onnxruntime computes on it aborts the whole process (seen with onnxruntime-node 1.30), so a
+   * native call that never returns keeps its thread until the process ends.
+   */
+  abandon(error: Error): void {
+    if (this.#dead) return;
+    this.#dead = error;
+    for (const p of this.#pending.values()) p.reject(error);
+    this.#pending.clear();
+    // Messages are handled in order: this release runs after the call in progress returns.
+    const id = this.#nextId++;
+    const onReply = (msg: WorkerReply) => {
+      if (msg.id !== id) return;
+      this.#worker.off('message', onReply);
+      void this.#worker.terminate();
+    };
+    this.#worker.on('message', onReply);
+    this.#worker.postMessage({ id, kind: 'release' } satisfies WorkerRequest);
   }
 }
