@@ -110,3 +110,6 @@ export async function checkModelRepository(config: Pick<Config, 'MODEL_REPOSITOR
     );
   }
 }
+
+/** Every environment variable the service reads (the docs' configuration table must list each one). */
+export const CONFIG_VARIABLES: readonly string[] = Object.keys(envSchema.shape);
