@@ -13,9 +13,9 @@ LOG_PODS  ?= 20
 help:
 	@echo "deploy    apply $(OVERLAY) and wait for the rollout (300 s)"
 	@echo "rollback  undo the last rollout of deployment/$(APP)"
-	@echo "status    pods of $(APP), wide"
+	@echo "status    rollout, deployment and HPA of $(APP), then its pods (wide)"
 	@echo "logs      follow the logs of every $(APP) pod (last 100 lines each)"
-	@echo "render    print the manifests of $(OVERLAY)"
+	@echo "render    print the manifests of $(OVERLAY) (only YAML on stdout: make render > manifests.yaml)"
 	@echo "validate  render every overlay and validate every object (offline)"
 	@echo "test      npm test"
 	@echo "image     docker build -t $(IMAGE) ."
@@ -29,13 +29,16 @@ rollback:
 	$(KUBECTL) -n $(NAMESPACE) rollout status deployment/$(APP) --timeout=300s
 
 status:
+	$(KUBECTL) -n $(NAMESPACE) rollout status deployment/$(APP) --watch=false
+	$(KUBECTL) -n $(NAMESPACE) get deployment/$(APP) hpa/$(APP)
 	$(KUBECTL) -n $(NAMESPACE) get pods -l app=$(APP) -o wide
 
 logs:
 	$(KUBECTL) -n $(NAMESPACE) logs -f -l app=$(APP) -c meshserve --tail=100 --prefix --max-log-requests=$(LOG_PODS)
 
+# "@": make's echo of the command would otherwise be the first line of the YAML.
 render:
-	$(KUBECTL) kustomize $(OVERLAY)
+	@$(KUBECTL) kustomize $(OVERLAY)
 
 validate:
 	node --import tsx --test test/k8s.test.ts

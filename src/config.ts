@@ -1,3 +1,5 @@
+import { readdir, stat } from 'node:fs/promises';
+import { isIP } from 'node:net';
 import { z } from 'zod';
 
 const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 };
@@ -20,12 +22,19 @@ const int = (min: number, max: number, fallback: number) =>
 
 const port = (fallback: number) => int(0, 65535, fallback);
 
+/** An IPv4 or IPv6 address, or a DNS host name (letters, digits and "-" in dot-separated labels). */
+function isHost(text: string): boolean {
+  if (isIP(text) !== 0) return true;
+  if (/^[\d.]+$/.test(text)) return false; // looks like an IPv4 address but is not one
+  return text.length <= 253 && /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\.?$/i.test(text);
+}
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 const envSchema = z.object({
   PORT: port(8080),
   METRICS_PORT: port(9090),
-  HOST: z.string().trim().min(1, { message: 'a host name or IP address' }).default('0.0.0.0'),
+  HOST: z.string().trim().refine(isHost, { message: 'an IP address (0.0.0.0, ::, 127.0.0.1) or a host name' }).default('0.0.0.0'),
   MODEL_REPOSITORY: z.string().trim().min(1, { message: 'a directory path' }).default('./models'),
   DEFAULT_MODEL: z.string().trim().min(1, { message: 'a model name' }).optional(),
   LOG_LEVEL: z.enum(LOG_LEVELS, { message: `one of ${LOG_LEVELS.join(', ')}` }).default('info'),
@@ -71,5 +80,38 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     });
     throw new ConfigError(lines.join('\n'));
   }
+  const { PORT, METRICS_PORT } = result.data;
+  if (PORT === METRICS_PORT && PORT !== 0) {
+    throw new ConfigError(`invalid METRICS_PORT=${JSON.stringify(env.METRICS_PORT ?? String(METRICS_PORT))}: expected a port other than PORT (both are ${PORT}; 0 picks a free one)`);
+  }
   return Object.freeze(result.data);
 }
+
+/**
+ * The checks of the configuration that need the filesystem, run before anything listens: MODEL_REPOSITORY is
+ * a directory, and DEFAULT_MODEL (when set) is one of the model directories in it (matched against the
+ * listing, never joined into a path). Throws ConfigError naming the variable.
+ */
+export async function checkModelRepository(config: Pick<Config, 'MODEL_REPOSITORY' | 'DEFAULT_MODEL'>): Promise<void> {
+  const repo = config.MODEL_REPOSITORY;
+  const isDir = await stat(repo).then(
+    (s) => (s.isDirectory() ? '' : 'not a directory'),
+    (err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? 'no such directory' : (err.code ?? 'cannot be read')),
+  );
+  if (isDir) throw new ConfigError(`invalid MODEL_REPOSITORY=${JSON.stringify(repo)}: expected a model repository directory (${isDir})`);
+  if (config.DEFAULT_MODEL === undefined) return;
+  let models: string[];
+  try {
+    models = (await readdir(repo, { withFileTypes: true })).filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort();
+  } catch (err) {
+    throw new ConfigError(`invalid MODEL_REPOSITORY=${JSON.stringify(repo)}: expected a readable directory (${(err as NodeJS.ErrnoException).code ?? 'cannot be read'})`);
+  }
+  if (!models.includes(config.DEFAULT_MODEL)) {
+    throw new ConfigError(
+      `invalid DEFAULT_MODEL=${JSON.stringify(config.DEFAULT_MODEL)}: expected the name of a model directory in MODEL_REPOSITORY (${models.length ? models.join(', ') : 'it holds none'})`,
+    );
+  }
+}
+
+/** Every environment variable the service reads (the docs' configuration table must list each one). */
+export const CONFIG_VARIABLES: readonly string[] = Object.keys(envSchema.shape);

@@ -1,6 +1,6 @@
 // The only module that reads process.env, listens and handles signals.
 import { readFileSync } from 'node:fs';
-import { ConfigError, parseConfig, type Config } from './config.ts';
+import { checkModelRepository, ConfigError, parseConfig, type Config } from './config.ts';
 import { createLogger } from './logger.ts';
 import { createService, listen } from './service.ts';
 
@@ -9,6 +9,8 @@ const version = (JSON.parse(readFileSync(new URL('../package.json', import.meta.
 let config: Config;
 try {
   config = parseConfig(process.env);
+  // Before anything listens: a missing repository or an unknown default model is a configuration error too.
+  await checkModelRepository(config);
 } catch (err) {
   if (!(err instanceof ConfigError)) throw err;
   process.stderr.write(`meshserve: configuration error: ${err.message.split('\n').join('; ')}\n`);
@@ -45,7 +47,11 @@ try {
   const metricsPort = await listen(service.metricsServer, config.METRICS_PORT, config.HOST);
   logger.info({ port, metricsPort, host: config.HOST, version }, 'listening; loading models');
 } catch (err) {
-  fatal('cannot listen')(err);
+  // A host this machine does not have, or a port in use: one line naming the variables, then exit 1.
+  const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+  logger.fatal({ err }, 'cannot listen');
+  process.stderr.write(`meshserve: cannot listen on HOST=${config.HOST} PORT=${config.PORT} METRICS_PORT=${config.METRICS_PORT}: ${code}\n`);
+  process.exit(1);
 }
 
 try {

@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { test } from 'node:test';
-import { ConfigError, parseConfig } from '../src/config.ts';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { checkModelRepository, ConfigError, parseConfig } from '../src/config.ts';
 
 test('an empty environment gives the documented defaults, frozen', () => {
   const config = parseConfig({});
@@ -63,6 +67,12 @@ const rejects = [
   { env: { LOG_LEVEL: 'loud' }, says: /invalid LOG_LEVEL="loud": expected one of fatal, error, warn, info, debug, trace, silent/ },
   { env: { BODY_LIMIT: 'huge' }, says: /invalid BODY_LIMIT="huge": expected a size such as 16mb/ },
   { env: { REQUEST_TIMEOUT_MS: '1.5' }, says: /invalid REQUEST_TIMEOUT_MS="1.5"/ },
+  { env: { HOST: 'http://0.0.0.0' }, says: /invalid HOST="http:\/\/0.0.0.0": expected an IP address/ },
+  { env: { HOST: '0.0.0.0:8080' }, says: /invalid HOST="0.0.0.0:8080": expected an IP address/ },
+  { env: { HOST: '999.1.1.1' }, says: /invalid HOST="999.1.1.1"/ },
+  { env: { HOST: 'my host' }, says: /invalid HOST="my host"/ },
+  { env: { PORT: '9090' }, says: /^invalid METRICS_PORT="9090": expected a port other than PORT \(both are 9090/ },
+  { env: { PORT: '7000', METRICS_PORT: '7000' }, says: /^invalid METRICS_PORT="7000": expected a port other than PORT/ },
 ];
 for (const { env, says } of rejects) {
   test(`a bad value is refused with the variable, the value and what is accepted: ${JSON.stringify(env)}`, () => {
@@ -84,4 +94,75 @@ test('the service exits 1 with one clear line on a bad variable', () => {
   const lines = run.stderr.trim().split('\n');
   assert.equal(lines.length, 1, run.stderr);
   assert.match(lines[0]!, /^meshserve: configuration error: invalid PORT="abc": expected an integer from 0 to 65535$/);
+});
+
+test('HOST takes IP addresses and host names', () => {
+  for (const host of ['0.0.0.0', '::', '::1', '127.0.0.1', 'localhost', 'meshserve.production.svc.cluster.local']) {
+    assert.equal(parseConfig({ HOST: host }).HOST, host);
+  }
+  // Port 0 (a free port) may be given to both.
+  assert.equal(parseConfig({ PORT: '0', METRICS_PORT: '0' }).PORT, 0);
+});
+
+describe('checkModelRepository: the checks that need the filesystem', () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'meshserve-config-'));
+    await mkdir(path.join(dir, 'iris', '1'), { recursive: true });
+    await writeFile(path.join(dir, 'notes.txt'), 'not a model');
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  test('an existing repository and a default model that is one of its directories pass', async () => {
+    await checkModelRepository({ MODEL_REPOSITORY: dir, DEFAULT_MODEL: 'iris' });
+    await checkModelRepository({ MODEL_REPOSITORY: dir, DEFAULT_MODEL: undefined });
+  });
+
+  test('a repository that does not exist, or is a file, names MODEL_REPOSITORY', async () => {
+    const missing = path.join(dir, 'nope');
+    await assert.rejects(checkModelRepository({ MODEL_REPOSITORY: missing, DEFAULT_MODEL: undefined }), (e: Error) =>
+      e instanceof ConfigError && e.message === `invalid MODEL_REPOSITORY=${JSON.stringify(missing)}: expected a model repository directory (no such directory)`);
+    await assert.rejects(checkModelRepository({ MODEL_REPOSITORY: path.join(dir, 'notes.txt'), DEFAULT_MODEL: undefined }), /invalid MODEL_REPOSITORY=.*not a directory/);
+  });
+
+  test('a default model that is not a model directory names DEFAULT_MODEL and lists the models', async () => {
+    for (const name of ['mlp', 'notes.txt', '../iris', 'iris/1']) {
+      await assert.rejects(checkModelRepository({ MODEL_REPOSITORY: dir, DEFAULT_MODEL: name }), (e: Error) =>
+        e instanceof ConfigError && e.message === `invalid DEFAULT_MODEL=${JSON.stringify(name)}: expected the name of a model directory in MODEL_REPOSITORY (iris)`);
+    }
+  });
+
+  test('the service exits 1 with one line naming the variable, before it listens', () => {
+    for (const [env, says] of [
+      [{ MODEL_REPOSITORY: path.join(dir, 'nope') }, /^meshserve: configuration error: invalid MODEL_REPOSITORY=/],
+      [{ MODEL_REPOSITORY: dir, DEFAULT_MODEL: 'mlp' }, /^meshserve: configuration error: invalid DEFAULT_MODEL="mlp"/],
+      [{ HOST: 'not a host' }, /^meshserve: configuration error: invalid HOST="not a host"/],
+      [{ PORT: '9100', METRICS_PORT: '9100' }, /^meshserve: configuration error: invalid METRICS_PORT="9100"/],
+    ] as const) {
+      const run = spawnSync(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+        env: { ...process.env, PORT: '0', METRICS_PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
+        encoding: 'utf8',
+        timeout: 20_000,
+      });
+      assert.equal(run.status, 1, run.stderr);
+      const lines = run.stderr.trim().split('\n');
+      assert.equal(lines.length, 1, run.stderr);
+      assert.match(lines[0]!, says);
+      assert.doesNotMatch(run.stdout, /listening/, 'nothing may be bound before the configuration is checked');
+    }
+  });
+
+  test('a port that cannot be bound exits 1 with one line naming HOST and the ports', async (t) => {
+    const holder = net.createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    t.after(() => holder.close());
+    const taken = (holder.address() as net.AddressInfo).port;
+    const run = spawnSync(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+      env: { ...process.env, PORT: String(taken), METRICS_PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent' },
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    assert.equal(run.status, 1, run.stderr);
+    assert.equal(run.stderr.trim(), `meshserve: cannot listen on HOST=127.0.0.1 PORT=${taken} METRICS_PORT=0: EADDRINUSE`);
+  });
 });

@@ -69,11 +69,13 @@ function options(api: string, metrics: string, extra: Partial<MonitorOptions> = 
   return { api: new URL(api), metrics: new URL(metrics), rounds: 1, intervalMs: 0, timeoutMs: 2000, ...extra };
 }
 
-function runCli(args: string[], command: 'node' | 'npm' = 'node'): Promise<{ code: number; stdout: string; stderr: string }> {
+function runCli(args: string[], command: 'node' | 'npm' | 'dist' = 'node'): Promise<{ code: number; stdout: string; stderr: string }> {
   const [file, argv] =
     command === 'npm'
       ? ['npm', ['run', '--silent', 'monitor', '--', ...args]]
-      : [process.execPath, ['--import', 'tsx', 'src/monitor/cli.ts', ...args]];
+      : command === 'dist'
+        ? [process.execPath, ['dist/monitor/cli.js', ...args]]
+        : [process.execPath, ['--import', 'tsx', 'src/monitor/cli.ts', ...args]];
   return new Promise((resolve) => {
     execFile(file, argv, { cwd: ROOT, timeout: 30_000 }, (err, stdout, stderr) => {
       const code = err ? ((err as { code?: unknown }).code as number) : 0;
@@ -249,6 +251,15 @@ describe('monitor CLI', () => {
 
   test('runs through the npm script', async () => {
     const r = await runCli(['--api', stub.url, '--metrics', stub.url], 'npm');
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /^3\/3 passed, avg \d+ ms$/m);
+  });
+
+  test('runs from the build output with plain node, as inside the image (no tsx, no src/)', async () => {
+    await new Promise<void>((resolve, reject) =>
+      execFile('npm', ['run', 'build'], { cwd: ROOT, timeout: 120_000 }, (err) => (err ? reject(err) : resolve())),
+    );
+    const r = await runCli(['--api', stub.url, '--metrics', stub.url], 'dist');
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.match(r.stdout, /^3\/3 passed, avg \d+ ms$/m);
   });

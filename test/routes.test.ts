@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
-import { postJson, startService, type TestService } from './helpers/service.ts';
+import { postJson, send, startService, type TestService } from './helpers/service.ts';
 
 const IRIS = {
   config: JSON.parse(await readFile(new URL('../models/iris/config.json', import.meta.url), 'utf8')),
@@ -83,6 +83,10 @@ describe('POST /predict (default model, row format)', () => {
     const bad = await postJson(`${svc.url}/predict`, '{"instances": [');
     assert.equal(bad.status, 400);
     assert.equal(bad.json.code, 'invalid_json');
+    // V2 gives the same code for the same fault.
+    const v2 = await send(`${svc.url}/v2/models/add/infer`, { method: 'POST', body: '{"inputs": [' });
+    assert.equal(v2.status, 400);
+    assert.equal(v2.json.code, 'invalid_json');
     const res = await fetch(`${svc.url}/predict`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'hello' });
     assert.equal(res.status, 415);
     assert.deepEqual(await res.json(), { error: 'expected content-type application/json, got "text/plain"', code: 'unsupported_media_type' });

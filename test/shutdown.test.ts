@@ -180,3 +180,62 @@ describe(`SIGTERM to the built process under keep-alive load (SHUTDOWN_DELAY_MS=
     assert.ok(resets.length <= CLIENTS, `${resets.length} resets for ${CLIENTS} clients`);
   });
 });
+
+describe('SIGTERM with requests still queued when SHUTDOWN_TIMEOUT_MS runs out', () => {
+  // A batch that never fills and a batch delay far past the shutdown timeout keep every request in the
+  // queue until the timeout: each must be answered 503 shutting_down with Retry-After, none with an empty reply.
+  const QUEUED = 12;
+  let replies: { status?: number; code?: string; retryAfter?: string; error?: string }[];
+  let code: number | null;
+  let lines: Record<string, unknown>[];
+
+  before(async () => {
+    const started = await startProcess({
+      MODEL_REPOSITORY: repo.dir,
+      MAX_BATCH_SIZE: '1024',
+      BATCH_DELAY_MS: '30000',
+      REQUEST_TIMEOUT_MS: '60000',
+      SHUTDOWN_DELAY_MS: '200',
+      SHUTDOWN_TIMEOUT_MS: '500',
+    });
+    const { child, port } = started;
+    lines = started.lines;
+    const exited = once(child, 'exit') as Promise<[number | null, string | null]>;
+    const base = `http://127.0.0.1:${port}`;
+    while ((await request(false, `${base}/ready`, 'GET')).status !== 200) await new Promise((r) => setTimeout(r, 50));
+    const body = JSON.stringify({ instances: [Array.from({ length: INPUT }, () => 0.5)] });
+    const pending = Array.from({ length: QUEUED }, () => reply(`${base}/predict`, body));
+    // The requests are tiny: half a second is ample for the service to read and queue every one.
+    await new Promise((r) => setTimeout(r, 500));
+    child.kill('SIGTERM');
+    replies = await Promise.all(pending);
+    [code] = await exited;
+  });
+
+  function reply(url: string, body: string): Promise<{ status?: number; code?: string; retryAfter?: string; error?: string }> {
+    return new Promise((resolve) => {
+      const req = http.request(url, { method: 'POST', agent: false, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+        let text = '';
+        res.on('data', (d) => (text += d));
+        res.on('end', () => resolve({ status: res.statusCode, code: text ? (JSON.parse(text) as { code?: string }).code : undefined, retryAfter: res.headers['retry-after'] }));
+        res.on('error', (e: NodeJS.ErrnoException) => resolve({ error: e.code ?? e.message }));
+      });
+      req.on('error', (e: NodeJS.ErrnoException) => resolve({ error: e.code ?? e.message }));
+      req.end(body);
+    });
+  }
+
+  test('every queued request gets a 503 shutting_down with Retry-After, none an empty reply', () => {
+    assert.equal(replies.length, QUEUED);
+    const bad = replies.filter((r) => !(r.status === 200 || (r.status === 503 && r.code === 'shutting_down' && r.retryAfter !== undefined)));
+    assert.deepEqual(bad, [], `replies: ${JSON.stringify(replies)}`);
+    // With this batch delay none can have run.
+    assert.ok(replies.every((r) => r.status === 503));
+  });
+
+  test('the process still exits 0 and says it refused what was queued', () => {
+    assert.equal(code, 0);
+    assert.ok(lines.some((l) => /refusing requests still queued/.test(String(l.msg))));
+    assert.ok(lines.some((l) => l.msg === 'shutdown complete'));
+  });
+});

@@ -141,7 +141,7 @@ export function markdown(r: SuiteResult): string {
       `Load average ${m.loadAverageAtStart.join(' ')} at start, ${r.loadAverageAtEnd.join(' ')} at end; wall clock ${Math.round(r.wallClockSec / 60)} min.`,
   );
   lines.push('');
-  lines.push('## Goals (issue 3)');
+  lines.push('## Goals');
   lines.push('');
   lines.push('| goal | measured | met |');
   lines.push('|---|---|---|');

@@ -1,7 +1,7 @@
 // The KServe V2 / Open Inference Protocol REST body as a codec: JSON tensors, or a JSON header followed by
 // binary tensor data (Triton's binary tensor data extension).
 import type { z } from 'zod';
-import { invalid } from '../errors.ts';
+import { AppError, invalid } from '../errors.ts';
 import type { Model } from '../models/model.ts';
 import { fromBinary, toBinary } from '../tensors/binary.ts';
 import { flatten, fromJsonValues, toJsonArrayText } from '../tensors/json.ts';
@@ -56,7 +56,8 @@ function parseInferBody(body: Buffer, headerLength: string | undefined): { reque
   try {
     json = JSON.parse(body.toString('utf8', 0, jsonEnd));
   } catch (err) {
-    throw invalid(`request body is not valid JSON${headerLength !== undefined ? ' in its first Inference-Header-Content-Length bytes' : ''}: ${(err as Error).message}`);
+    // The same code as the row-format routes give for a body that is not JSON.
+    throw new AppError('invalid_json', 400, `request body is not valid JSON${headerLength !== undefined ? ' in its first Inference-Header-Content-Length bytes' : ''}: ${(err as Error).message}`);
   }
   const parsed = V2InferRequest.safeParse(json);
   if (!parsed.success) throw invalid(describeIssue(parsed.error, ''));

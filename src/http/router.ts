@@ -15,6 +15,9 @@ export interface HandlerContext {
   state: RequestState;
 }
 
+/** Most request headers accepted; a request with more is answered 431 (the server keeps one more to tell). */
+export const MAX_HEADERS = 100;
+
 export type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
 
 export interface RouterDeps {
@@ -82,6 +85,10 @@ export function createRouter(routes: readonly Route[], deps: RouterDeps): Reques
     const label = found?.label ?? 'unmatched';
     const state = startRequest(deps, req, res, label, found?.route.probe);
     const fail = (err: unknown) => sendError(deps.logger, res, state, label, err);
+    if (req.rawHeaders.length / 2 > MAX_HEADERS) {
+      fail(new AppError('headers_too_large', 431, `the request has more than ${MAX_HEADERS} headers`));
+      return;
+    }
     if (!found) {
       fail(notFound(req, path));
       return;

@@ -60,7 +60,7 @@ const name = z.string().meta({ description: 'Model name', example: 'iris' });
 const version = z.string().meta({ description: 'Model version (a positive integer)', example: '1' });
 // An iris flower (setosa) in row format: the example "Try it out" sends from /docs, and what the bundled model answers.
 const irisRequest = { instances: [[5.1, 3.5, 1.4, 0.2]] };
-const irisResponse = { model: 'iris', version: '1', predictions: [{ label: 'setosa', scores: { setosa: 0.9959, versicolor: 0.0041, virginica: 0.0 } }] };
+const irisResponse = { model: 'iris', version: '1', predictions: [{ label: 'setosa', scores: { setosa: 0.9958696961402893, versicolor: 0.004130227956920862, virginica: 9.46545133939658e-11 } }] };
 const rowBody = { required: true, content: { 'application/json': { schema: PredictRequest, example: irisRequest } } };
 const rowResponses = {
   200: { description: 'One prediction per instance', content: { 'application/json': { schema: PredictResponse, example: irisResponse } } },

@@ -3,6 +3,8 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { describe, test } from 'node:test';
+import { createHttpServer, listen } from '../../src/http/server.ts';
+import { MAX_HEADERS } from '../../src/http/router.ts';
 import { assertRejected, assertStillServes, BODY_LIMIT, parseRaw, rawExchange, send, useService } from './helpers.ts';
 
 const svc = useService();
@@ -160,5 +162,67 @@ describe('requests broken at the protocol level', () => {
       assertRejected(await send(`${svc().url}/v2/models/vec/infer`, { method }), 404, 'route_not_found');
     }
     assertRejected(await send(`${svc().url}/v2/models/vec/infer`), 404, 'route_not_found');
+  });
+});
+
+describe('header count and stalled requests', () => {
+  const withHeaders = (count: number) => {
+    // Host plus count - 1 others: count headers in all.
+    const extra = Array.from({ length: count - 1 }, (_, i) => `X-Extra-${i}: ${i}\r\n`).join('');
+    return `GET /healthz HTTP/1.1\r\nHost: x\r\n${extra}Connection: close\r\n\r\n`;
+  };
+
+  test(`exactly ${MAX_HEADERS} headers are served`, async () => {
+    // withHeaders(n) adds Connection: close, so n - 1 here makes MAX_HEADERS in all.
+    const { text } = await rawExchange(svc().url, withHeaders(MAX_HEADERS - 1));
+    assert.equal(parseRaw(text).status, 200, text.slice(0, 200));
+  });
+
+  test(`more than ${MAX_HEADERS} headers answer 431 headers_too_large, never a request missing some`, async () => {
+    const { text } = await rawExchange(svc().url, withHeaders(MAX_HEADERS + 5));
+    const res = parseRaw(text);
+    assertRejected({ status: res.status, headers: new Headers(res.headers), text: res.body, json: JSON.parse(res.body || 'null') }, 431, 'headers_too_large');
+    // A content-type past the hundredth header used to be dropped silently (a 415 for a good request).
+    const filler = Array.from({ length: MAX_HEADERS }, (_, i) => `X-Extra-${i}: ${i}\r\n`).join('');
+    const body = '{"instances":[[1,2,3]]}';
+    const late = await rawExchange(
+      svc().url,
+      `POST /predict HTTP/1.1\r\nHost: x\r\n${filler}Content-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
+    );
+    assert.equal(parseRaw(late.text).status, 431, late.text.slice(0, 200));
+    await assertStillServes(svc().url);
+  });
+
+  // Node checks for timed-out connections every connectionsCheckingInterval (30 s by default), so a 2 s timeout
+  // used to be answered after up to 30 s. The bounds below are generous but far below that.
+  const stalled = async (payload: string): Promise<{ status: number; code: string; seconds: number }> => {
+    const server = createHttpServer((req, res) => {
+      req.resume();
+      req.on('end', () => res.end('{}'));
+    }, 10_000, { headersTimeoutMs: 2000, requestTimeoutMs: 3000 });
+    const port = await listen(server, 0, '127.0.0.1');
+    try {
+      const started = performance.now();
+      const { text } = await rawExchange(`http://127.0.0.1:${port}`, payload, { timeoutMs: 25_000 });
+      const res = parseRaw(text);
+      return { status: res.status, code: JSON.parse(res.body || '{}').code, seconds: (performance.now() - started) / 1000 };
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
+  };
+
+  test('stalled headers are answered 408 request_timeout soon after the header timeout', async () => {
+    const r = await stalled('GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ');
+    assert.equal(r.status, 408);
+    assert.equal(r.code, 'request_timeout');
+    assert.ok(r.seconds >= 1.5 && r.seconds < 12, `answered after ${r.seconds.toFixed(1)} s for a 2 s header timeout`);
+  });
+
+  test('a stalled body is answered 408 request_timeout soon after the request timeout', async () => {
+    const r = await stalled('POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"instances":');
+    assert.equal(r.status, 408);
+    assert.equal(r.code, 'request_timeout');
+    assert.ok(r.seconds >= 2.5 && r.seconds < 12, `answered after ${r.seconds.toFixed(1)} s for a 3 s request timeout`);
   });
 });

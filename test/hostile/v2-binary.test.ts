@@ -16,7 +16,7 @@ function binary(name: string, json: Buffer, parts: Buffer[], headerLength: strin
     headers: { 'inference-header-content-length': headerLength, 'content-type': 'application/octet-stream' },
     body: Buffer.concat([json, ...parts]),
     status: 400,
-    code: 'invalid_request',
+    code: says && /not valid JSON/.test(says.source) ? 'invalid_json' : 'invalid_request',
     says,
   };
 }

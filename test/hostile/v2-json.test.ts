@@ -15,9 +15,9 @@ function perRoute(path: string): Case[] {
   return [
     // malformed and truncated
     c('an empty body', '', /empty/),
-    c('a lone brace', '{', /not valid JSON/),
-    c('JSON cut off mid-tensor', '{"inputs":[{"name":"x","shape":[1,3],"datatype":"FP32","data":[1,2', /not valid JSON/),
-    c('trailing garbage', `${body([input()])}}}`, /not valid JSON/),
+    c('a lone brace', '{', /not valid JSON/, 400, 'invalid_json'),
+    c('JSON cut off mid-tensor', '{"inputs":[{"name":"x","shape":[1,3],"datatype":"FP32","data":[1,2', /not valid JSON/, 400, 'invalid_json'),
+    c('trailing garbage', `${body([input()])}}}`, /not valid JSON/, 400, 'invalid_json'),
     c('a JSON array', '[]', /body/),
     c('a JSON string', '"infer"', /body/),
     c('null', 'null', /body/),
