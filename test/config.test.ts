@@ -26,6 +26,8 @@ test('an empty environment gives the documented defaults, frozen', () => {
       SHUTDOWN_DELAY_MS: 5000,
       SHUTDOWN_TIMEOUT_MS: 25000,
       ORT_INTRA_OP_THREADS: 1,
+      BATCH_TIMEOUT_MS: 60000,
+      WORKER_MAX_RESTARTS: 5,
     },
   );
   assert.ok(Object.isFrozen(config));
