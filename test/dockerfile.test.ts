@@ -1,8 +1,9 @@
 // This file reads the Dockerfile and plays its stages outside any container engine (fast, and
-// runs wherever npm test does; scripts/image-test.sh builds and runs the image for real): each stage gets its own directory standing for its filesystem, COPY copies
-// from a clean build context (the repository's files minus .dockerignore) or from an earlier
-// stage, RUN runs in the stage's WORKDIR with the stage's ENV. Then it starts the final
-// stage's CMD and checks the service answers and stops cleanly on SIGTERM. Slow: npm ci.
+// it runs wherever npm test does; scripts/image-test.sh builds and runs the image for real).
+// Each stage gets its own directory standing for its filesystem, COPY copies from a clean build
+// context (the repository's files minus .dockerignore) or from an earlier stage, RUN runs in the
+// stage's WORKDIR with the stage's ENV. Then it starts the final stage's CMD and checks the
+// service answers and stops cleanly on SIGTERM. Slow: npm ci.
 import assert from 'node:assert/strict';
 import { execFileSync, execSync, spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
