@@ -208,6 +208,7 @@ if [[ $engine == podman ]]; then
 fi
 
 log "building $IMAGE with $engine"
+previous=$("$engine" image inspect -f '{{.Id}}' "$IMAGE" 2>/dev/null || true)
 t0=$(date +%s)
 if [[ $engine == docker ]]; then
   docker build --pull=false -t "$IMAGE" "${build_args[@]}" . >"$work/build.log" 2>&1 || { tail -40 "$work/build.log" >&2; die "docker build failed"; }
@@ -217,6 +218,10 @@ else
 fi
 build_seconds=$(($(date +%s) - t0))
 log "built in $build_seconds s"
+# The image this tag named before is left untagged by the build: remove it (if nothing uses it).
+if [[ -n $previous && $previous != "$("$engine" image inspect -f '{{.Id}}' "$IMAGE")" ]]; then
+  "$engine" rmi "$previous" >/dev/null 2>&1 || true
+fi
 
 # --- image metadata -----------------------------------------------------------------------------
 inspect() { "$engine" image inspect -f "$1" "$IMAGE"; }
@@ -291,4 +296,5 @@ pass "logs: all $(cat "$work/nlines") lines are JSON (no native library output)"
 
 mb() { awk -v b="$1" 'BEGIN { printf "%.1f MB", b / 1000000 }'; }
 log "image $IMAGE: $(mb "$size") ($(mb "$base_size") base $base_fq, $(mb $((size - base_size))) meshserve layers)"
-log "build $build_seconds s; $checks checks passed; total $(($(date +%s) - started)) s; exit code 0"
+log "build $build_seconds s; total $(($(date +%s) - started)) s; exit code 0"
+echo "image-test: $checks passed, 0 failed"
