@@ -182,11 +182,12 @@ version=$(node -p "require('./package.json').version")
 build_args=(--build-arg "VERSION=$version")
 revision=$(git rev-parse HEAD 2>/dev/null || true)
 [[ -n $revision ]] && build_args+=(--build-arg "REVISION=$revision")
+# The source label: the clone's origin when it is a web repository (git@host:path as https).
 origin=$(git remote get-url origin 2>/dev/null || true)
 case "$origin" in
-  https://*) build_args+=(--build-arg "SOURCE_URL=${origin%.git}") ;;
-  git@*:*) origin=${origin#git@}; build_args+=(--build-arg "SOURCE_URL=https://${origin%%:*}/${origin#*:}") && build_args[-1]=${build_args[-1]%.git} ;;
+  git@*:*) origin=${origin#git@}; origin=https://${origin%%:*}/${origin#*:} ;;
 esac
+[[ $origin == https://* ]] && build_args+=(--build-arg "SOURCE_URL=${origin%.git}")
 
 build_flags=()
 if [[ $engine == podman ]]; then
@@ -229,8 +230,10 @@ size=$(inspect '{{.Size}}')
 base_size=$("$engine" image inspect -f '{{.Size}}' "$base_fq")
 user=$(inspect '{{.Config.User}}')
 [[ $user =~ ^[0-9]+(:[0-9]+)?$ && ${user%%:*} -ge 10000 ]] || die "image user is '$user', not a numeric non-root UID"
+# No HEALTHCHECK (Kubernetes probes the pod). The OCI format cannot carry one, so read the Dockerfile too.
 healthcheck=$(inspect '{{if .Config.Healthcheck}}{{.Config.Healthcheck.Test}}{{end}}' 2>/dev/null || true)
 [[ -z $healthcheck || $healthcheck == '[]' || $healthcheck == '<no value>' ]] || die "image has a HEALTHCHECK ($healthcheck); Kubernetes probes it instead"
+! grep -qiE '^[[:space:]]*HEALTHCHECK[[:space:]]' Dockerfile || die "the Dockerfile has a HEALTHCHECK; Kubernetes probes the pod instead"
 for label in source version licenses revision; do
   value=$(inspect "{{index .Config.Labels \"org.opencontainers.image.$label\"}}")
   log "label org.opencontainers.image.$label=$value"
