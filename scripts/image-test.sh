@@ -137,7 +137,7 @@ exec "$@"
 EOF
   chmod 755 "$root/usr/local/bin/docker-entrypoint.sh"
   local chroot_bin; chroot_bin=$(command -v chroot) || die "chroot not found"
-  in_root() { env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=/root "$chroot_bin" "$root" "$@"; }
+  in_root() { env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root "$chroot_bin" "$root" "$@"; }
   in_root /bin/sh -c 'groupadd --gid 1000 node && useradd --uid 1000 --gid node --shell /bin/bash --create-home node'
   log "stand-in: node $(in_root node --version), npm $(in_root npm --version)"
   rm -rf "$root"/root/.npm
