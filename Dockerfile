@@ -11,7 +11,7 @@ COPY package.json package-lock.json ./
 # npm 10 can exit 0 from a failed install ("Exit handler never called!"): check the tree is whole
 # here, so the failure is named at this step rather than as "tsc: not found" at the next.
 RUN npm ci --no-audit --no-fund \
- && npm ls --all >/dev/null \
+ && npm ls --all >/dev/null 2>&1 \
  || { echo "npm ci failed: node_modules does not match package-lock.json" >&2; exit 1; }
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src

@@ -213,9 +213,9 @@ log "building $IMAGE with $engine"
 previous=$("$engine" image inspect -f '{{.Id}}' "$IMAGE" 2>/dev/null || true)
 t0=$(date +%s)
 if [[ $engine == docker ]]; then
-  docker build --pull=false -t "$IMAGE" "${build_args[@]}" . >"$work/build.log" 2>&1 || { tail -40 "$work/build.log" >&2; die "docker build failed"; }
+  docker build --pull=false --force-rm -t "$IMAGE" "${build_args[@]}" . >"$work/build.log" 2>&1 || { tail -40 "$work/build.log" >&2; die "docker build failed"; }
 else
-  buildah bud --pull=never --isolation=chroot --format=oci -t "$IMAGE" "${build_flags[@]}" "${build_args[@]}" . >"$work/build.log" 2>&1 ||
+  buildah bud --pull=never --no-cache --force-rm --isolation=chroot --format=oci -t "$IMAGE" "${build_flags[@]}" "${build_args[@]}" . >"$work/build.log" 2>&1 ||
     { tail -40 "$work/build.log" >&2; die "buildah bud failed"; }
 fi
 build_seconds=$(($(date +%s) - t0))
