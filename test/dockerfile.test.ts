@@ -1,11 +1,12 @@
-// There is no Docker engine here, so this file reads the Dockerfile and plays its stages
-// outside Docker: each stage gets its own directory standing for its filesystem, COPY copies
-// from a clean build context (the repository's files minus .dockerignore) or from an earlier
-// stage, RUN runs in the stage's WORKDIR with the stage's ENV. Then it starts the final
-// stage's CMD and checks the service answers and stops cleanly on SIGTERM. Slow: npm ci.
+// This file reads the Dockerfile and plays its stages outside any container engine (fast, and
+// it runs wherever npm test does; scripts/image-test.sh builds and runs the image for real).
+// Each stage gets its own directory standing for its filesystem, COPY copies from a clean build
+// context (the repository's files minus .dockerignore) or from an earlier stage, RUN runs in the
+// stage's WORKDIR with the stage's ENV. Then it starts the final stage's CMD and checks the
+// service answers and stops cleanly on SIGTERM. Slow: npm ci.
 import assert from 'node:assert/strict';
 import { execFileSync, execSync, spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, posix } from 'node:path';
@@ -86,6 +87,35 @@ describe('Dockerfile, read', () => {
     const env = Object.fromEntries(stepsOf(finalStage, 'ENV').flatMap(envPairs));
     assert.equal(env.MODEL_REPOSITORY, '/app/models');
     assert.ok(stepsOf(finalStage, 'COPY').some((c) => /^models\s/.test(c)), 'COPY models');
+  });
+
+  test('npm ci is guarded: a failed install (npm 10 can exit 0) stops the build at that step', () => {
+    const install = dockerfile.stages.flatMap((s) => stepsOf(s, 'RUN')).find((r) => /\bnpm ci\b/.test(r));
+    assert.ok(install, 'RUN npm ci');
+    assert.match(install, /npm ci\b[^&|]*&&\s*npm ls\b/, 'npm ls checks the installed tree');
+    assert.match(install, /\|\|\s*\{[^}]*npm ci failed[^}]*exit 1/, 'the failure is named and exits non-zero');
+  });
+
+  test('the build stage keeps only the running platform\'s onnxruntime binaries and checks they load', () => {
+    const prune = stepsOf(dockerfile.stages[0]!, 'RUN').find((r) => /onnxruntime-node\/bin\/napi-v6/.test(r));
+    assert.ok(prune, 'a RUN step prunes onnxruntime-node/bin/napi-v6');
+    assert.match(prune, /process\.platform/);
+    assert.match(prune, /process\.arch/);
+    assert.match(prune, /require\('onnxruntime-node'\)/, 'the kept binding is loaded once');
+  });
+
+  test('the final stage: OCI labels (version from package.json), telemetry off, no HEALTHCHECK', () => {
+    const labels = Object.fromEntries(stepsOf(finalStage, 'LABEL').flatMap((l) => [...l.matchAll(/([\w.-]+)=("[^"]*"|\S+)/g)].map((m) => [m[1]!, m[2]!.replace(/^"|"$/g, '')])));
+    const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string; license: string };
+    const args = Object.fromEntries(stepsOf(finalStage, 'ARG').map((a) => a.split('=') as [string, string]));
+    assert.equal(labels['org.opencontainers.image.licenses'], pkg.license);
+    assert.equal(labels['org.opencontainers.image.version'], '${VERSION}');
+    assert.equal(args.VERSION, pkg.version, 'ARG VERSION defaults to package.json\'s version');
+    assert.equal(labels['org.opencontainers.image.source'], '${SOURCE_URL}');
+    assert.equal(labels['org.opencontainers.image.revision'], '${REVISION}');
+    const env = Object.fromEntries(stepsOf(finalStage, 'ENV').flatMap(envPairs));
+    assert.equal(env.ORT_DISABLE_TELEMETRY, '1');
+    assert.equal(dockerfile.stages.flatMap((s) => stepsOf(s, 'HEALTHCHECK')).length, 0, 'Kubernetes probes the pod; no HEALTHCHECK');
   });
 
   test('.dockerignore keeps node_modules, dist and .git out of the build context', () => {
@@ -209,6 +239,9 @@ describe('Dockerfile, played outside Docker', () => {
     const shipped = devOnly.filter((path) => existsSync(join(app, path)));
     assert.deepEqual(shipped, [], 'development-only packages in the final image');
     assert.ok(existsSync(join(app, 'models')), 'models baked in');
+    const ort = join(app, 'node_modules/onnxruntime-node/bin/napi-v6');
+    assert.deepEqual(readdirSync(ort), [process.platform], 'onnxruntime binaries for this platform only');
+    assert.deepEqual(readdirSync(join(ort, process.platform)), [process.arch], 'and this architecture only');
 
     const [port, metricsPort] = [await freePort(), await freePort()];
     // Absolute paths in ENV (MODEL_REPOSITORY=/app/models) point into the final stage's directory.
