@@ -17,6 +17,10 @@ try {
   process.exit(1);
 }
 
+// onnxruntime (1.30, Linux) uploads usage telemetry unless ORT_DISABLE_TELEMETRY is in the process
+// environment when the first session is created; a model server in a locked-down mesh must not phone home.
+process.env.ORT_DISABLE_TELEMETRY ??= '1';
+
 const logger = createLogger(config);
 const fatal = (what: string) => (err: unknown) => {
   logger.fatal({ err }, `${what}; exiting so the pod is restarted`);

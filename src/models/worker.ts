@@ -6,6 +6,10 @@ import { transferList } from '../tensors/transfer.ts';
 import type { NumericArray, TensorData } from '../tensors/types.ts';
 import type { WorkerReply, WorkerRequest } from './session.ts';
 
+// onnxruntime's own logger writes colour-coded text to stderr; its errors reach the caller anyway and are
+// logged as JSON there. Only 'fatal' silences kernel errors ('error' does not).
+ort.env.logLevel = 'fatal';
+
 let session: ort.InferenceSession | undefined;
 const port = parentPort!;
 

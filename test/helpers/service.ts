@@ -7,6 +7,9 @@ import { createService, listen, type Service } from '../../src/service.ts';
 import { testConfig } from './config.ts';
 import { makeRepository, type RepositoryModel } from './repository.ts';
 
+// As main.ts does for the service: no onnxruntime telemetry from in-process tests either.
+process.env.ORT_DISABLE_TELEMETRY ??= '1';
+
 export interface TestService {
   service: Service;
   /** http://127.0.0.1:<port> of the API. */
