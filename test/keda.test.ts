@@ -10,7 +10,7 @@ import { after, describe, test } from 'node:test';
 import { Ajv } from 'ajv';
 import { parse, stringify } from 'yaml';
 import { createMetrics } from '../src/metrics.ts';
-import { INFLIGHT_TARGET } from '../bench/capacity/policies.ts';
+import { CPU_BACKSTOP_UTILIZATION, INFLIGHT_TARGET } from '../bench/capacity/policies.ts';
 import { promtool, requirePromtool } from './fixtures/alerts/rules.ts';
 import { find, type K8sObject, ofKind, render, renderEditedProduction, repoRoot, schemaDir, unknownFieldErrors, validateObject } from './helpers/k8s.ts';
 
@@ -107,7 +107,7 @@ describe('k8s/components/autoscaling-keda', () => {
     assert.equal(ofKind(production, 'ScaledObject').length, 0);
   });
 
-  test('scales the Deployment 3..20 on in-flight requests per pod, with CPU at 70% as the second trigger', () => {
+  test('scales the Deployment 3..20 on in-flight requests per pod, with CPU as the second trigger', () => {
     assert.equal(scaledObject.metadata.namespace, 'production');
     assert.deepEqual(scaledObject.spec.scaleTargetRef, { apiVersion: 'apps/v1', kind: 'Deployment', name: APP });
     assert.equal(scaledObject.spec.minReplicaCount, 3);
@@ -119,7 +119,7 @@ describe('k8s/components/autoscaling-keda', () => {
         ['cpu', 'Utilization'],
       ],
     );
-    assert.equal(scaledObject.spec.triggers[1].metadata.value, '70');
+    assert.equal(scaledObject.spec.triggers[1].metadata.value, String(CPU_BACKSTOP_UTILIZATION), 'the CPU target is the one the capacity model simulates');
     assert.equal(Number(promTrigger.metadata.threshold), INFLIGHT_TARGET, 'the threshold is the one the capacity model simulates');
     assert.match(kedaQuery, /namespace="production"/, 'the query looks at the namespace the ScaledObject lives in');
   });
@@ -146,7 +146,7 @@ describe('k8s/components/autoscaling-adapter', () => {
     assert.equal(adapterHpa.spec.maxReplicas, 20);
     assert.deepEqual(adapterHpa.spec.metrics, [
       { type: 'Pods', pods: { metric: { name: 'meshserve_inference_inflight' }, target: { type: 'AverageValue', averageValue: String(INFLIGHT_TARGET) } } },
-      { type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 70 } } },
+      { type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: CPU_BACKSTOP_UTILIZATION } } },
     ]);
   });
 

@@ -99,7 +99,9 @@ export class Pod {
 
   /** A request arrives at the pod (its proxy has chosen it). */
   receive(r: Request): void {
-    if (this.depth >= this.settings.maxQueueSize) {
+    // Requests waiting for the main thread count too: in the service they wait in socket buffers
+    // until the client's or the proxy's timeout; here they are refused at once (both are failures).
+    if (this.depth + this.#main.queued >= this.settings.maxQueueSize) {
       this.counters.rejected++;
       this.cpu.submit(this.#main, this.profile.rejectCost, () => r.respond('rejected'));
       return;

@@ -35,6 +35,7 @@ const hpa = (behavior: Behavior): HpaSpec => ({ minReplicas: 3, maxReplicas: 20,
 
 export const POLICIES: Policy[] = [
   { name: 'cpu-70', title: 'HPA on CPU at 70% of requests (the base)', hpa: hpa(DEFAULT_BEHAVIOR), cpuUtilization: 70 },
+  { name: 'cpu-200', title: `HPA on CPU at ${CPU_BACKSTOP_UTILIZATION}% of requests alone, same behaviour as KEDA's`, hpa: hpa(SHIPPED_BEHAVIOR), cpuUtilization: CPU_BACKSTOP_UTILIZATION },
   {
     name: 'keda-inflight',
     title: `KEDA: ${INFLIGHT_TARGET} in flight per pod + CPU ${CPU_BACKSTOP_UTILIZATION}% (autoscaling-keda)`,

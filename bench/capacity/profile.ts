@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { simulateClosedLoop, type ClosedLoopResult } from './closed.ts';
 import type { MeasuredPoint, Validation } from './measure.ts';
-import { batchSeconds, SERVICE_DEFAULTS, type BatcherSettings, type PodProfile } from './pod.ts';
+import { SERVICE_DEFAULTS, type BatcherSettings, type PodProfile } from './pod.ts';
 
 export interface Calibration {
   profile: PodProfile;
@@ -20,33 +20,46 @@ export interface Calibration {
 const perRequest = (p: MeasuredPoint) => 1 / p.reqPerSec;
 
 /**
- * Solves the model's unknowns from the calibration runs (never from the validation points):
- *   off-64 (batches of 1, saturated):   S1 = h + k + c(1)
- *   b8-256 (batches of 8, saturated):   S8 = h + (k + c(8)) / 8
- *   off-1 (one connection, batch of 1): L1 = S1 + network
- *   on-1 (one connection, batching on): L1' = L1 + effective batch delay
- * with c(b) onnxruntime's measured cost per batch, h the main thread's CPU per request and k the
- * CPU per batch beyond onnxruntime's. Saturated runs on one pinned core are CPU-bound, so their
- * time per request is CPU per request.
+ * onnxruntime's marginal cost of one more row in a batch, one thread, from the committed suite
+ * (bench/results/latest.json, in-process ceiling, batches 8 to 32): measured on a quiet machine.
  */
-export function calibrate(v: Validation): Calibration {
-  const batchCost = v.batchMs.map(([b, ms]) => [b, ms / 1000] as [number, number]);
-  const c = (b: number) => batchSeconds(batchCost, b);
+export function perRowCost(latest = JSON.parse(readFileSync(new URL('../results/latest.json', import.meta.url), 'utf8'))): number {
+  const run = (latest.ceiling as Array<{ threads: number; sessions: number; points: Array<{ batch: number; msPerBatch: number }> }>).find((c) => c.threads === 1 && c.sessions === 1)!;
+  const at = (b: number) => run.points.find((p) => p.batch === b)!.msPerBatch / 1000;
+  return (at(32) - at(8)) / 24;
+}
+
+/**
+ * Solves the model's unknowns from the calibration runs (never from the validation points).
+ * A batch of b rows costs a + m*b on the worker; a request costs h on the main thread. Saturated
+ * closed-loop runs on one pinned core are CPU-bound, so their time per request is CPU per request:
+ *   off-64 (batches of 1):     S1 = h + a + m
+ *   b8-256 (batches of 8):     S8 = h + a/8 + m
+ * so a = 8/7 (S1 - S8), and h + m = S1 - a; m (per row) comes from the quiet in-process runs of the
+ * committed suite, since the in-process runs of the same session share the core with other work.
+ *   off-1 (one connection):    1/X = S1 + network (loopback, autocannon, thread wake-ups)
+ *   on-1 (one connection):     1/X = that + the effective batch delay (BATCH_DELAY_MS plus timer slack)
+ */
+export function calibrate(v: Validation, m = perRowCost()): Calibration {
   const cal = v.calibration;
   const S1 = perRequest(cal['off-64']!);
   const S8 = perRequest(cal['b8-256']!);
-  const k = Math.max(0, ((S1 - c(1) - (S8 - c(8) / 8)) * 8) / 7);
-  const h = Math.max(0, S1 - c(1) - k);
+  const a = Math.max(0, ((S1 - S8) * 8) / 7);
+  const h = Math.max(0, S1 - a - m);
   const L1 = perRequest(cal['off-1']!);
   const L1on = perRequest(cal['on-1']!);
   const networkDelay = Math.max(0, L1 - S1);
   const batchDelay = Math.max(0, L1on - L1);
+  const batchCost: Array<[number, number]> = [
+    [1, a + m],
+    [1024, a + 1024 * m],
+  ];
   return {
     // Reading and parsing a request costs more than writing its answer; half and half is an assumption.
-    profile: { cores: 1, batchCost, batchOverhead: k, requestCost: h / 2, replyCost: h / 2, rejectCost: h / 20 },
+    profile: { cores: 1, batchCost, batchOverhead: 0, requestCost: h / 2, replyCost: h / 2, rejectCost: h / 20 },
     settings: { ...SERVICE_DEFAULTS, batchDelay },
     networkDelay,
-    derivation: { S1, S8, c1: c(1), c8: c(8), h, k, L1, L1on, networkDelay, batchDelay },
+    derivation: { S1, S8, a, m, h, L1, L1on, networkDelay, batchDelay, c1: a + m, c32: a + 32 * m },
   };
 }
 

@@ -31,9 +31,10 @@ export function calibrationTable(c: Calibration): string {
     '|---|---|---:|',
     `| S1, time per request, batches of 1, saturated | batching off, 64 connections | ${ms(d.S1)} ms |`,
     `| S8, time per request, batches of 8, saturated | MAX_BATCH_SIZE=8, 256 connections | ${ms(d.S8)} ms |`,
-    `| c(1), c(8): onnxruntime per batch, one core | in-process runs | ${ms(d.c1)}, ${ms(d.c8)} ms |`,
-    `| h, main-thread CPU per request | S1 - c(1) - k | ${ms(d.h)} ms |`,
-    `| k, CPU per batch beyond onnxruntime | 8/7 x ((S1 - c(1)) - (S8 - c(8)/8)) | ${ms(d.k)} ms |`,
+    `| m, onnxruntime per row | committed suite, in-process, batch 8 to 32 | ${ms(d.m)} ms |`,
+    `| a, CPU per batch (onnxruntime's fixed cost, hand-off to the worker) | 8/7 x (S1 - S8) | ${ms(d.a)} ms |`,
+    `| h, main-thread CPU per request (read, parse, reply) | S1 - a - m | ${ms(d.h)} ms |`,
+    `| batch of 1, batch of 32 | a + m x b | ${ms(d.c1)}, ${ms(d.c32)} ms |`,
     `| network: round trip outside the pod's CPU | batching off, 1 connection: 1/X - S1 | ${ms(d.networkDelay)} ms |`,
     `| effective batch delay (BATCH_DELAY_MS=2) | batching on minus off, 1 connection | ${ms(d.batchDelay)} ms |`,
   ].join('\n');

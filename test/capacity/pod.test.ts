@@ -98,14 +98,15 @@ test('a full queue refuses at once; a request still queued at its deadline times
   const q = new EventQueue();
   const pod = new Pod(q, serverOnly(1), { maxBatchSize: 1, batchDelay: 0, maxQueueSize: 2, requestTimeout: 10 });
   const outcomes: Array<[number, Outcome]> = [];
-  for (let i = 0; i < 5; i++) q.at(0, () => pod.receive(request(q, (o) => outcomes.push([q.now, o]), 1.5)));
+  q.at(0, () => pod.receive(request(q, (o) => outcomes.push([q.now, o]), 1.5)));
+  for (let i = 0; i < 4; i++) q.at(0.1, () => pod.receive(request(q, (o) => outcomes.push([q.now, o]), 1.5)));
   q.run();
-  // #1 runs at once (0..1); #2 and #3 queue; #4 and #5 are refused at t=0. At t=1 #2 runs
-  // (deadline 1.5 not passed); at t=2, when the worker is free again, #3's deadline has passed
+  // #1 runs at once (0..1); #2 and #3 queue at 0.1; #4 and #5 are refused at once. At t=1 #2 runs
+  // (deadline 1.6 not passed); at t=2, when the worker is free again, #3's deadline has passed
   // (it fails as the next batch is formed, before #2's reply is written).
   assert.deepEqual(outcomes, [
-    [0, 'rejected'],
-    [0, 'rejected'],
+    [0.1, 'rejected'],
+    [0.1, 'rejected'],
     [1, 'ok'],
     [2, 'timeout'],
     [2, 'ok'],
