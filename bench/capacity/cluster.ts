@@ -172,7 +172,7 @@ export function simulateCluster(o: ClusterOptions): ClusterResult {
       let sum = 0;
       let ready = 0;
       for (const p of current) {
-        const r = p.cpu.rate(now, platform.cpuResolution * 1.5);
+        const r = p.cpu.rate(now, platform.cpuResolution * 2);
         if (r === undefined) continue;
         sum += (100 * r) / platform.cpuRequest;
         ready++;
@@ -239,7 +239,7 @@ export function simulateCluster(o: ClusterOptions): ClusterResult {
     let cpu = 0;
     let n = 0;
     for (const p of current) {
-      const r = p.cpu.rate(now, platform.cpuResolution * 1.5);
+      const r = p.cpu.rate(now, platform.cpuResolution * 2);
       if (r !== undefined) {
         cpu += r;
         n++;
