@@ -1,0 +1,63 @@
+// A/B of built trees on one core: `node --import tsx bench/ab.ts <label>=<root> ... [--rounds=N] [--seconds=S]`.
+// Each root must hold a built dist/main.js. Every round starts each tree's service pinned to core 0 (taskset,
+// when the machine has 2+ cores), runs iris /predict and MLP V2 binary at 64 connections from this process
+// (pin it to another core: `taskset -c 1 node ...`), and stops it. Prints medians of req/s and p99 per tree.
+import { spawn } from 'node:child_process';
+import os from 'node:os';
+import { parseArgs } from 'node:util';
+import { median, runLoad } from './lib/load.ts';
+import { makeRepository } from './lib/models.ts';
+import { irisPredict, mlpBinary, type Payload } from './lib/payloads.ts';
+import { freePort } from './lib/processes.ts';
+
+const { values, positionals } = parseArgs({ allowPositionals: true, options: { rounds: { type: 'string', default: '3' }, seconds: { type: 'string', default: '5' } } });
+const trees = positionals.map((p) => {
+  const [label, root] = p.split('=');
+  return { label: label!, root: root! };
+});
+const rounds = Number(values.rounds);
+const seconds = Number(values.seconds);
+const pin = os.cpus().length >= 2;
+if (!pin) console.log('one core only: the service is not pinned');
+const repo = makeRepository();
+const scenarios: [string, Payload][] = [
+  ['iris /predict c64', irisPredict],
+  ['MLP V2 binary c64', mlpBinary()],
+];
+const results: Record<string, Record<string, { rps: number[]; p99: number[] }>> = {};
+
+for (let round = 1; round <= rounds; round++) {
+  for (const { label, root } of trees) {
+    const port = await freePort();
+    const metricsPort = await freePort();
+    const args = [...(pin ? ['-c', '0', process.execPath] : []), `${root}/dist/main.js`];
+    const child = spawn(pin ? 'taskset' : process.execPath, args, {
+      env: { PATH: process.env.PATH, PORT: String(port), METRICS_PORT: String(metricsPort), HOST: '127.0.0.1', MODEL_REPOSITORY: repo.dir, DEFAULT_MODEL: 'iris', LOG_LEVEL: 'warn', SHUTDOWN_DELAY_MS: '0', NODE_ENV: 'production' },
+      stdio: 'ignore',
+    });
+    const url = `http://127.0.0.1:${port}`;
+    const deadline = Date.now() + 120_000;
+    while ((await fetch(`${url}/ready`).then((r) => r.status, () => 0)) !== 200) {
+      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`${label}: ${root}/dist/main.js did not become ready`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    for (const [name, payload] of scenarios) {
+      await runLoad({ url, payload, connections: 64, durationSec: 1 }); // warm-up
+      const run = await runLoad({ url, payload, connections: 64, durationSec: seconds });
+      const r = ((results[name] ??= {})[label] ??= { rps: [], p99: [] });
+      r.rps.push(run.reqPerSec);
+      r.p99.push(run.p99);
+      console.log(`round ${round} ${label} ${name}: ${Math.round(run.reqPerSec)} req/s, p99 ${run.p99} ms`);
+    }
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+  }
+}
+repo.remove();
+console.log(`\n| scenario | ${trees.map((t) => `${t.label} req/s (p99 ms)`).join(' | ')} | ratio ${trees.at(-1)!.label} / ${trees[0]!.label} |`);
+console.log(`|---|${trees.map(() => '---:').join('|')}|---:|`);
+for (const [name, byTree] of Object.entries(results)) {
+  const cells = trees.map((t) => `${Math.round(median(byTree[t.label]!.rps))} (${median(byTree[t.label]!.p99)})`);
+  const ratio = median(byTree[trees.at(-1)!.label]!.rps) / median(byTree[trees[0]!.label]!.rps);
+  console.log(`| ${name} | ${cells.join(' | ')} | ${ratio.toFixed(2)} |`);
+}
