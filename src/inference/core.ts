@@ -7,6 +7,8 @@ import type { Outcome } from '../metrics.ts';
 import type { Model } from '../models/model.ts';
 import type { ModelRepository } from '../models/repository.ts';
 import { RuntimeError } from '../models/session.ts';
+import type { BatchResult } from '../batching/batcher.ts';
+import { concat, sliceRows } from '../tensors/rows.ts';
 import type { Tensors } from '../tensors/types.ts';
 
 /** What one inference request adds to its log line. */
@@ -82,7 +84,8 @@ export class InferenceCall {
     const started = performance.now();
     const budget = Math.min(this.#o.requestTimeoutMs, options.timeoutMs ?? Infinity);
     try {
-      const result = await model.submit(inputs, { deadline: this.#o.clock.now() + budget, signal: options.signal });
+      const submit = { deadline: this.#o.clock.now() + budget, signal: options.signal };
+      const result = await submitInBatches(model, inputs, submit);
       model.metrics.queueSeconds.observe(result.queueMs / 1000);
       model.metrics.totalSeconds.observe((performance.now() - started) / 1000);
       model.metrics.outcome('success').inc();
@@ -96,6 +99,33 @@ export class InferenceCall {
       throw err;
     }
   }
+}
+
+/**
+ * A request with more rows than the model's largest batch is queued as several parts of at most that many
+ * rows, so no batch exceeds MAX_BATCH_SIZE (memory per batch stays bounded); the parts' outputs are joined
+ * back in order. Figures are those of the slowest part.
+ */
+async function submitInBatches(model: Model, inputs: Tensors, options: { deadline: number; signal?: AbortSignal }): Promise<BatchResult> {
+  const rows = Object.values(inputs)[0]?.dims[0] ?? 0;
+  const max = model.maxBatchSize;
+  // Inputs whose first dimensions disagree go through whole: the batcher refuses them with a 400.
+  if (!model.batchable || rows <= max || Object.values(inputs).some((t) => t.dims[0] !== rows)) return model.submit(inputs, options);
+  const parts: Promise<BatchResult>[] = [];
+  for (let start = 0; start < rows; start += max) {
+    const part: Tensors = {};
+    for (const [name, t] of Object.entries(inputs)) part[name] = sliceRows(t, start, Math.min(max, rows - start));
+    parts.push(model.submit(part, options));
+  }
+  const results = await Promise.all(parts);
+  const outputs: Tensors = {};
+  for (const name of Object.keys(results[0]!.outputs)) outputs[name] = concat(results.map((r) => r.outputs[name]!));
+  return {
+    outputs,
+    queueMs: Math.max(...results.map((r) => r.queueMs)),
+    computeMs: Math.max(...results.map((r) => r.computeMs)),
+    batchSize: Math.max(...results.map((r) => r.batchSize)),
+  };
 }
 
 function outcomeOf(err: unknown): Outcome {
