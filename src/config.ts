@@ -1,6 +1,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { parseQuantity } from './memory.ts';
 
 const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 };
 
@@ -55,6 +56,18 @@ const envSchema = z.object({
       }
       return bytes;
     }),
+  MEMORY_LIMIT: z
+    .string()
+    .trim()
+    .transform((v, ctx) => {
+      const bytes = parseQuantity(v);
+      if (bytes === undefined) {
+        ctx.addIssue({ code: 'custom', message: 'bytes or a Kubernetes quantity such as 1Gi, 512Mi or 1073741824' });
+        return z.NEVER;
+      }
+      return bytes;
+    })
+    .optional(),
   SHUTDOWN_DELAY_MS: int(0, 600_000, 5000),
   SHUTDOWN_TIMEOUT_MS: int(0, 600_000, 25_000),
   ORT_INTRA_OP_THREADS: int(1, 256, 1),

@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { checkModelRepository, ConfigError, parseConfig, type Config } from './config.ts';
 import { createLogger } from './logger.ts';
+import { cgroupMemoryLimit } from './memory.ts';
 import { createService, listen } from './service.ts';
 
 const version = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -29,10 +30,14 @@ const fatal = (what: string) => (err: unknown) => {
 process.on('uncaughtException', fatal('uncaught exception'));
 process.on('unhandledRejection', fatal('unhandled promise rejection'));
 
+const memoryLimit = config.MEMORY_LIMIT ?? cgroupMemoryLimit();
+logger.info({ memoryLimit, from: config.MEMORY_LIMIT !== undefined ? 'MEMORY_LIMIT' : memoryLimit !== undefined ? 'cgroup' : 'none' }, 'memory limit');
+
 const service = createService({
   config,
   logger,
   version,
+  memoryLimit,
   onGiveUp: (reason) => {
     logger.fatal({ reason }, 'a model keeps failing; exiting so Kubernetes replaces the pod');
     process.exit(1);

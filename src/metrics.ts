@@ -91,6 +91,16 @@ export function createMetrics(options: { maxBatchSize?: number; defaultMetrics?:
       labelNames: modelLabels,
       registers,
     }),
+    memoryBudget: new Gauge({
+      name: 'meshserve_memory_budget_bytes',
+      help: 'Memory that inference requests in flight may use together (from MEMORY_LIMIT); absent without a limit.',
+      registers,
+    }),
+    memoryInFlight: new Gauge({
+      name: 'meshserve_memory_in_flight_bytes',
+      help: 'Estimated memory of the inference requests in flight, charged before their bodies are read.',
+      registers,
+    }),
     workerRestarts: new Counter({
       name: 'meshserve_worker_restarts_total',
       help: "Inference worker restarts, by cause: exit (the worker died), batch_timeout (a batch overran BATCH_TIMEOUT_MS), requested.",

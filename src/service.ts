@@ -5,6 +5,7 @@ import type { Config } from './config.ts';
 import { createApp } from './http/app.ts';
 import { createHttpServer, listen } from './http/server.ts';
 import { InferenceCore } from './inference/core.ts';
+import { MemoryBudget, requestCost } from './inference/memory-budget.ts';
 import { Lifecycle } from './lifecycle.ts';
 import { createMetrics, createMetricsServer } from './metrics.ts';
 import { ModelRepository } from './models/repository.ts';
@@ -18,7 +19,16 @@ export interface ServiceOptions {
   clock?: Clock;
   /** A model keeps failing (worker restarts past their limit): main.ts exits so Kubernetes replaces the pod. */
   onGiveUp?: (reason: string) => void;
+  /** Bytes the process may use (MEMORY_LIMIT or the cgroup's); undefined: no memory-bounded admission. */
+  memoryLimit?: number;
+  /** Resident memory now, bytes (tests replace it). */
+  rss?: () => number;
 }
+
+/** Peak RSS is kept under this share of the memory limit. */
+export const MEMORY_TARGET = 0.85;
+/** Kept free of request charges: GC lag, allocator slack, metrics and logs. */
+export const MEMORY_RESERVE = 48 * 2 ** 20;
 
 /** Everything the service is made of, wired but not listening and with models not yet loaded. */
 export function createService(options: ServiceOptions) {
@@ -32,9 +42,29 @@ export function createService(options: ServiceOptions) {
   const server = createHttpServer(app.listener, config.REQUEST_TIMEOUT_MS);
   const metricsServer = createMetricsServer(metrics.registry);
 
-  /** Loads and warms up every model; the service is ready once this resolves. */
+  /**
+   * Loads and warms up every model, then sizes the memory budget from what is left under the limit;
+   * the service is ready once this resolves. Throws when one request at BODY_LIMIT could never fit.
+   */
   const start = async () => {
     await repository.load();
+    const limit = options.memoryLimit ?? config.MEMORY_LIMIT;
+    if (limit !== undefined) {
+      const rss = (options.rss ?? process.memoryUsage.rss)();
+      const capacity = Math.floor(limit * MEMORY_TARGET - rss - MEMORY_RESERVE);
+      const largest = Math.max(...(['rows', 'v2-json', 'v2-binary'] as const).map((f) => requestCost(f, config.BODY_LIMIT)));
+      const mb = (n: number) => `${Math.round(n / 2 ** 20)} MB`;
+      if (capacity < largest) {
+        throw new Error(
+          `MEMORY_LIMIT=${mb(limit)} leaves ${mb(Math.max(0, capacity))} for requests once the models use ${mb(rss)}, but one request at BODY_LIMIT (${mb(config.BODY_LIMIT)}) may need ${mb(largest)}: raise MEMORY_LIMIT or lower BODY_LIMIT`,
+        );
+      }
+      metrics.memoryBudget.set(capacity);
+      core.limitMemory(new MemoryBudget(capacity, (used) => metrics.memoryInFlight.set(used)));
+      logger.info({ memoryLimit: limit, rssAfterLoad: rss, requestBudget: capacity, largestRequest: largest }, 'memory-bounded admission on');
+    } else {
+      logger.warn('no memory limit (MEMORY_LIMIT unset and no cgroup limit): requests in flight are not bounded by memory');
+    }
     lifecycle.moveTo('ready');
   };
 

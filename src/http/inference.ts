@@ -1,8 +1,9 @@
 // The HTTP inference handlers: thin layers that read the body, call a codec and run through the inference core.
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { decodeRowRequest, encodeRowResponse } from '../codecs/rows.ts';
 import { decodeV2Request, encodeV2Response, HEADER_LENGTH } from '../codecs/v2.ts';
-import type { InferenceCore } from '../inference/core.ts';
+import type { BodyEstimate, InferenceCore } from '../inference/core.ts';
+import type { BodyFormat } from '../inference/memory-budget.ts';
 import { checkJsonContentType, parseJsonBody, readBody } from './body.ts';
 import { sendJson } from './reply.ts';
 import type { HandlerContext } from './router.ts';
@@ -16,10 +17,24 @@ function clientSignal(res: ServerResponse): AbortSignal {
   return controller.signal;
 }
 
+/** The body's size as declared, or the most it may be (chunked, or compressed: it is charged as if it were that large). */
+function bodyEstimate(req: IncomingMessage, format: BodyFormat, bodyLimit: number): BodyEstimate {
+  const declared = Number(req.headers['content-length']);
+  const plain = (req.headers['content-encoding'] ?? 'identity').trim().toLowerCase() === 'identity';
+  return { format, bytes: plain && Number.isSafeInteger(declared) && declared >= 0 ? Math.min(declared, bodyLimit) : bodyLimit };
+}
+
+/** Admits a request through the core and gives its memory back when the response is done or the client left. */
+function begin(core: InferenceCore, req: IncomingMessage, res: ServerResponse, params: Record<string, string>, body: BodyEstimate) {
+  const call = core.begin(params.name, params.version, body);
+  res.once('close', () => call.end());
+  return call;
+}
+
 /** Row format: POST /predict and POST /v1/models/{name}[/versions/{version}]:predict. */
 export function rowHandler(core: InferenceCore, bodyLimit: number) {
   return async ({ req, res, params, state }: HandlerContext) => {
-    const call = core.begin(params.name, params.version);
+    const call = begin(core, req, res, params, bodyEstimate(req, 'rows', bodyLimit));
     checkJsonContentType(req);
     const json = parseJsonBody(await readBody(req, bodyLimit));
     const request = call.decode((model) => decodeRowRequest(model, json));
@@ -32,7 +47,8 @@ export function rowHandler(core: InferenceCore, bodyLimit: number) {
 /** V2: POST /v2/models/{name}[/versions/{version}]/infer, JSON or JSON followed by binary tensor data. */
 export function v2InferHandler(core: InferenceCore, bodyLimit: number) {
   return async ({ req, res, params, state }: HandlerContext) => {
-    const call = core.begin(params.name, params.version);
+    const binary = req.headers[HEADER_LENGTH] !== undefined;
+    const call = begin(core, req, res, params, bodyEstimate(req, binary ? 'v2-binary' : 'v2-json', bodyLimit));
     const body = await readBody(req, bodyLimit);
     const header = req.headers[HEADER_LENGTH];
     const request = call.decode((model) => decodeV2Request(model, body, Array.isArray(header) ? header[0] : header));

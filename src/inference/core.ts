@@ -8,6 +8,7 @@ import type { Model } from '../models/model.ts';
 import type { ModelRepository } from '../models/repository.ts';
 import { RuntimeError } from '../models/session.ts';
 import type { BatchResult } from '../batching/batcher.ts';
+import { requestCost, type BodyFormat, type Charge, type MemoryBudget } from './memory-budget.ts';
 import { concat, sliceRows } from '../tensors/rows.ts';
 import type { Tensors } from '../tensors/types.ts';
 
@@ -33,26 +34,41 @@ export interface InferenceCoreOptions {
   requestTimeoutMs: number;
 }
 
+/** The body a request will bring: its format and its size (or the most it may be). */
+export interface BodyEstimate {
+  format: BodyFormat;
+  bytes: number;
+}
+
 export class InferenceCore {
   readonly #o: InferenceCoreOptions;
+  #budget: MemoryBudget | undefined;
 
   constructor(options: InferenceCoreOptions) {
     this.#o = options;
   }
 
+  /** Bounds the memory of requests in flight from now on (set once the models are loaded and their memory is known). */
+  limitMemory(budget: MemoryBudget): void {
+    this.#budget = budget;
+  }
+
   /**
    * Starts one request: finds the model (404 unknown, 503 not ready) and admits the request (503 when the
-   * model cannot take more work). Called before the request's body is read, so a refusal costs nothing.
+   * model cannot take more work, or its estimated memory does not fit). Called before the request's body is
+   * read, so a refusal costs nothing. The caller must call end() once the response is written or the client left.
    */
-  begin(name: string | undefined, version: string | undefined): InferenceCall {
+  begin(name: string | undefined, version: string | undefined, body?: BodyEstimate): InferenceCall {
     const model = this.#o.repository.resolve(name, version);
+    let charge: Charge | undefined;
     try {
       model.admit();
+      if (this.#budget && body) charge = this.#budget.charge(requestCost(body.format, body.bytes));
     } catch (err) {
       model.metrics.outcome(outcomeOf(err)).inc();
       throw err;
     }
-    return new InferenceCall(model, this.#o);
+    return new InferenceCall(model, this.#o, charge);
   }
 }
 
@@ -61,11 +77,18 @@ export class InferenceCall {
   readonly model: Model;
   readonly trace: InferenceTrace;
   readonly #o: InferenceCoreOptions;
+  readonly #charge: Charge | undefined;
 
-  constructor(model: Model, options: InferenceCoreOptions) {
+  constructor(model: Model, options: InferenceCoreOptions, charge?: Charge) {
     this.model = model;
     this.trace = { model: model.name, version: model.version };
     this.#o = options;
+    this.#charge = charge;
+  }
+
+  /** The request is over (answered, failed or abandoned): its memory charge is given back. */
+  end(): void {
+    this.#charge?.release();
   }
 
   /** Runs a codec's decoding step; a client error it throws counts as an invalid request. */

@@ -27,6 +27,8 @@ export interface StartOptions {
   clock?: Clock;
   /** Resolve before the models are loaded (to observe readiness during loading). */
   skipLoad?: boolean;
+  /** Resident memory as the service sees it at start (sizes the memory budget under MEMORY_LIMIT). */
+  rss?: () => number;
 }
 
 /** Builds a repository from fixture models, starts the service on 127.0.0.1:0 and loads the models. */
@@ -41,7 +43,7 @@ export async function startService(layout: Record<string, RepositoryModel>, opti
   });
   const config: Config = testConfig({ MODEL_REPOSITORY: repo.dir, HOST: '127.0.0.1', LOG_LEVEL: 'debug', ...options.env });
   const logger = createLogger(config, destination);
-  const service = createService({ config, logger, version: '0.0.0-test', clock: options.clock });
+  const service = createService({ config, logger, version: '0.0.0-test', clock: options.clock, rss: options.rss });
   const port = await listen(service.server, 0, '127.0.0.1');
   const metricsPort = await listen(service.metricsServer, 0, '127.0.0.1');
   const close = async () => {
