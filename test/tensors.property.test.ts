@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { AppError } from '../src/errors.ts';
 import { fromBinary, toBinary } from '../src/tensors/binary.ts';
 import { fromHalf, toHalf } from '../src/tensors/fp16.ts';
-import { flatten, fromJsonValues, nest, nestedShape, toJsonArrayText, toJsonValues } from '../src/tensors/json.ts';
+import { flatten, fromJsonValues, nest, nestedShape, rowJsonTexts, toJsonArrayText, toJsonValues } from '../src/tensors/json.ts';
 import { elementCount, MAX_ELEMENTS, V2_BY_ELEMENT, type ElementType } from '../src/tensors/types.ts';
 
 const RUNS = { numRuns: 300 };
@@ -49,6 +49,24 @@ function onlyBadRequest(fn: () => unknown): void {
     assert.ok(err.message.length > 0 && err.message.length < 2000);
   }
 }
+
+describe('row texts', () => {
+  test('rowJsonTexts prints each row exactly as JSON.stringify of the nested values does, for every element type and shape', () => {
+    fc.assert(
+      fc.property(tensor, ({ type, dims, values }) => {
+        const t = { type, dims, data: fromJsonValues(type, values, 'data') };
+        const nested = nest(toJsonValues(t), dims) as unknown[];
+        assert.deepStrictEqual(rowJsonTexts(t), nested.map((row) => JSON.stringify(row)));
+      }),
+      RUNS,
+    );
+  });
+
+  test('non-finite floats print as null, as JSON.stringify does', () => {
+    const t = { type: 'float32' as const, dims: [2, 2], data: Float32Array.from([1.5, NaN, Infinity, -0.25]) };
+    assert.deepStrictEqual(rowJsonTexts(t), ['[1.5,null]', '[null,-0.25]']);
+  });
+});
 
 describe('round trips', () => {
   test('JSON values -> buffer -> JSON values gives the values back, for every element type', () => {

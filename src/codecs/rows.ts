@@ -1,7 +1,7 @@
 // The row format (KServe V1 / TF Serving "instances" and "predictions") as a codec: JSON in, tensors out and back.
 import { AppError, invalid } from '../errors.ts';
 import type { Model } from '../models/model.ts';
-import { flatten, fromJsonValues, nest, nestedShape, toJsonValues } from '../tensors/json.ts';
+import { flatten, fromJsonValues, nestedShape, rowJsonTexts, toJsonValues } from '../tensors/json.ts';
 import { checkShape, formatShape } from '../tensors/shape.ts';
 import type { Tensors, TensorSpec } from '../tensors/types.ts';
 import { describeIssue, PredictRequest } from './schemas.ts';
@@ -21,9 +21,10 @@ export function decodeRowRequest(model: Model, json: unknown): RowRequest {
   return { inputs: instancesToTensors(model, instances), count: instances.length, timeoutMs: parameters?.timeout_ms };
 }
 
-/** Output tensors to the row-format response body. */
-export function encodeRowResponse(model: Model, outputs: Tensors, count: number) {
-  return { model: model.name, version: String(model.version), predictions: tensorsToPredictions(model, outputs, count) };
+/** Output tensors to the row-format response body, as JSON text. */
+export function encodeRowResponse(model: Model, outputs: Tensors, count: number): string {
+  const head = JSON.stringify({ model: model.name, version: String(model.version) });
+  return `${head.slice(0, -1)},"predictions":[${predictionTexts(model, outputs, count).join(',')}]}`;
 }
 
 function tensorFromRows(spec: TensorSpec, rows: unknown[], field: string) {
@@ -59,26 +60,37 @@ function instancesToTensors(model: Model, instances: unknown[]): Tensors {
   return inputs;
 }
 
-/** Output tensors to one prediction per instance: {label, scores} for labelled classifiers, else the output row(s). */
-function tensorsToPredictions(model: Model, outputs: Tensors, count: number): unknown[] {
-  const rowsOf = (name: string): unknown[] => {
+/**
+ * Output tensors to the JSON text of one prediction per instance: {label, scores} for labelled classifiers,
+ * else the output row (an object keyed by output name for several outputs). Printed from the typed arrays.
+ */
+function predictionTexts(model: Model, outputs: Tensors, count: number): string[] {
+  const aligned = (name: string) => {
     const t = outputs[name]!;
     if (t.dims[0] !== count) {
       throw new AppError('output_not_row_aligned', 500, `output "${name}" has shape ${formatShape(t.dims)}, which does not split into ${count} rows; use the V2 infer route for this model`);
     }
-    return nest(toJsonValues(t), t.dims) as unknown[];
+    return t;
   };
+  const rowsOf = (name: string): string[] => rowJsonTexts(aligned(name));
   const labels = model.config.labels;
   if (labels && model.outputs.length === 1) {
-    const rows = rowsOf(model.outputs[0]!.name) as number[][];
-    return rows.map((row) => {
-      const scores = flatten(row, 'output') as number[];
+    const t = aligned(model.outputs[0]!.name);
+    const scores = toJsonValues(t) as number[];
+    const size = t.dims.slice(1).reduce((a, b) => a * b, 1);
+    const keys = labels.map((l) => JSON.stringify(l));
+    const texts: string[] = [];
+    for (let r = 0; r < count; r++) {
+      const offset = r * size;
       let best = 0;
-      for (let i = 1; i < scores.length; i++) if (scores[i]! > scores[best]!) best = i;
-      return { label: labels[best], scores: Object.fromEntries(labels.map((l, i) => [l, scores[i]])) };
-    });
+      for (let i = 1; i < size; i++) if (scores[offset + i]! > scores[offset + best]!) best = i;
+      const pairs: string[] = [];
+      for (let i = 0; i < labels.length && i < size; i++) pairs.push(`${keys[i]}:${JSON.stringify(scores[offset + i])}`);
+      texts.push(`{"label":${JSON.stringify(labels[best])},"scores":{${pairs.join(',')}}}`);
+    }
+    return texts;
   }
   if (model.outputs.length === 1) return rowsOf(model.outputs[0]!.name);
-  const perOutput = model.outputs.map((o) => [o.name, rowsOf(o.name)] as const);
-  return Array.from({ length: count }, (_, i) => Object.fromEntries(perOutput.map(([name, rows]) => [name, rows[i]])));
+  const perOutput = model.outputs.map((o) => [JSON.stringify(o.name), rowsOf(o.name)] as const);
+  return Array.from({ length: count }, (_, i) => `{${perOutput.map(([key, rows]) => `${key}:${rows[i]}`).join(',')}}`);
 }

@@ -5,7 +5,7 @@ import { decodeV2Request, encodeV2Response, HEADER_LENGTH } from '../codecs/v2.t
 import type { BodyEstimate, InferenceCore } from '../inference/core.ts';
 import type { BodyFormat } from '../inference/memory-budget.ts';
 import { checkJsonContentType, parseJsonBody, readBody } from './body.ts';
-import { sendJson } from './reply.ts';
+import { sendText } from './reply.ts';
 import type { HandlerContext } from './router.ts';
 
 /** Aborts when the client goes away before the response is sent, so queued work can be dropped. */
@@ -40,7 +40,7 @@ export function rowHandler(core: InferenceCore, bodyLimit: number) {
     const request = call.decode((model) => decodeRowRequest(model, json));
     state.inference = call.trace;
     const outputs = await call.run(request.inputs, { timeoutMs: request.timeoutMs, signal: clientSignal(res) });
-    sendJson(res, 200, encodeRowResponse(call.model, outputs, request.count));
+    sendText(res, 200, encodeRowResponse(call.model, outputs, request.count));
   };
 }
 

@@ -144,3 +144,35 @@ export function nest<T>(values: readonly T[], dims: readonly number[]): unknown 
   for (let i = 0; i < head!; i++) out.push(nest(values.slice(i * size, (i + 1) * size), rest));
   return out;
 }
+
+/**
+ * The JSON text of each row of a tensor (along its first dimension), each row nested like the tensor's
+ * other dimensions: the same text JSON.stringify(nest(toJsonValues(t), dims)[i]) gives, printed straight
+ * from the typed array without building nested arrays.
+ */
+export function rowJsonTexts(tensor: TensorData): string[] {
+  const inner = tensor.dims.slice(1);
+  const rowSize = inner.reduce((a, b) => a * b, 1);
+  const rows = tensor.dims[0] ?? 1;
+  const joinable = JOINABLE.has(tensor.type);
+  const numbers = tensor.data as Float32Array;
+  // Types that are not printed by join() (strings, bool, 64-bit integers, FP16) become JSON values once.
+  const values = joinable ? undefined : toJsonValues(tensor);
+  const flat = (offset: number, n: number): string => {
+    if (values) return JSON.stringify(values.slice(offset, offset + n));
+    const part = numbers.subarray(offset, offset + n);
+    for (let i = 0; i < part.length; i++) if (!Number.isFinite(part[i]!)) return JSON.stringify(Array.from(part));
+    return `[${part.join(',')}]`;
+  };
+  const nested = (offset: number, dims: readonly number[]): string => {
+    if (dims.length === 0) return JSON.stringify(values ? values[offset] : numbers[offset]);
+    if (dims.length === 1) return flat(offset, dims[0]!);
+    const size = dims.slice(1).reduce((a, b) => a * b, 1);
+    const parts: string[] = [];
+    for (let i = 0; i < dims[0]!; i++) parts.push(nested(offset + i * size, dims.slice(1)));
+    return `[${parts.join(',')}]`;
+  };
+  const out: string[] = [];
+  for (let r = 0; r < rows; r++) out.push(nested(r * rowSize, inner));
+  return out;
+}
