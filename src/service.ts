@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import type { Logger } from 'pino';
 import { systemClock, type Clock } from './clock.ts';
 import type { Config } from './config.ts';
+import { Codecs } from './codecs/offload.ts';
 import { createApp } from './http/app.ts';
 import { createHttpServer, listen } from './http/server.ts';
 import { InferenceCore } from './inference/core.ts';
@@ -38,7 +39,8 @@ export function createService(options: ServiceOptions) {
   const lifecycle = new Lifecycle();
   const repository = new ModelRepository({ config, metrics, logger, clock, supervision: options.onGiveUp && { onGiveUp: options.onGiveUp } });
   const core = new InferenceCore({ repository, clock, requestTimeoutMs: config.REQUEST_TIMEOUT_MS });
-  const app = createApp({ config, core, repository, lifecycle, metrics, logger, version });
+  const codecs = new Codecs();
+  const app = createApp({ config, core, codecs, repository, lifecycle, metrics, logger, version });
   const server = createHttpServer(app.listener, config.REQUEST_TIMEOUT_MS);
   const metricsServer = createMetricsServer(metrics.registry);
 
@@ -93,12 +95,13 @@ export function createService(options: ServiceOptions) {
         server.closeAllConnections();
       }
       await repository.close();
+      await codecs.close();
       await new Promise((resolve) => metricsServer.close(resolve));
       lifecycle.moveTo('stopped');
       logger.info('shutdown complete');
     })());
 
-  return { routes: app.routes, server, metricsServer, repository, core, lifecycle, metrics, config, logger, start, shutdown };
+  return { routes: app.routes, server, metricsServer, repository, core, codecs, lifecycle, metrics, config, logger, start, shutdown };
 }
 
 export type Service = ReturnType<typeof createService>;

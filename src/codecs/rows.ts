@@ -1,6 +1,6 @@
 // The row format (KServe V1 / TF Serving "instances" and "predictions") as a codec: JSON in, tensors out and back.
 import { AppError, invalid } from '../errors.ts';
-import type { Model } from '../models/model.ts';
+import type { Signature } from './signature.ts';
 import { flatten, fromJsonValues, nestedShape, rowJsonTexts, toJsonValues } from '../tensors/json.ts';
 import { checkShape, formatShape } from '../tensors/shape.ts';
 import type { Tensors, TensorSpec } from '../tensors/types.ts';
@@ -14,7 +14,7 @@ export interface RowRequest {
 }
 
 /** A parsed row-format body to input tensors, checked against the model's signature. */
-export function decodeRowRequest(model: Model, json: unknown): RowRequest {
+export function decodeRowRequest(model: Signature, json: unknown): RowRequest {
   const parsed = PredictRequest.safeParse(json);
   if (!parsed.success) throw invalid(describeIssue(parsed.error, ''));
   const { instances, parameters } = parsed.data;
@@ -22,7 +22,7 @@ export function decodeRowRequest(model: Model, json: unknown): RowRequest {
 }
 
 /** Output tensors to the row-format response body, as JSON text. */
-export function encodeRowResponse(model: Model, outputs: Tensors, count: number): string {
+export function encodeRowResponse(model: Signature, outputs: Tensors, count: number): string {
   const head = JSON.stringify({ model: model.name, version: String(model.version) });
   return `${head.slice(0, -1)},"predictions":[${predictionTexts(model, outputs, count).join(',')}]}`;
 }
@@ -34,7 +34,7 @@ function tensorFromRows(spec: TensorSpec, rows: unknown[], field: string) {
 }
 
 /** Row format (KServe V1 / TF Serving "instances") to input tensors: one instance is one row of every input. */
-function instancesToTensors(model: Model, instances: unknown[]): Tensors {
+function instancesToTensors(model: Signature, instances: unknown[]): Tensors {
   const inputs: Tensors = {};
   if (model.inputs.length === 1) {
     const spec = model.inputs[0]!;
@@ -64,7 +64,7 @@ function instancesToTensors(model: Model, instances: unknown[]): Tensors {
  * Output tensors to the JSON text of one prediction per instance: {label, scores} for labelled classifiers,
  * else the output row (an object keyed by output name for several outputs). Printed from the typed arrays.
  */
-function predictionTexts(model: Model, outputs: Tensors, count: number): string[] {
+function predictionTexts(model: Signature, outputs: Tensors, count: number): string[] {
   const aligned = (name: string) => {
     const t = outputs[name]!;
     if (t.dims[0] !== count) {
@@ -73,7 +73,7 @@ function predictionTexts(model: Model, outputs: Tensors, count: number): string[
     return t;
   };
   const rowsOf = (name: string): string[] => rowJsonTexts(aligned(name));
-  const labels = model.config.labels;
+  const labels = model.labels;
   if (labels && model.outputs.length === 1) {
     const t = aligned(model.outputs[0]!.name);
     const scores = toJsonValues(t) as number[];

@@ -2,7 +2,7 @@
 // binary tensor data (Triton's binary tensor data extension).
 import type { z } from 'zod';
 import { AppError, invalid } from '../errors.ts';
-import type { Model } from '../models/model.ts';
+import type { Signature } from './signature.ts';
 import { fromBinary, toBinary } from '../tensors/binary.ts';
 import { flatten, fromJsonValues, toJsonArrayText } from '../tensors/json.ts';
 import { checkShape } from '../tensors/shape.ts';
@@ -27,7 +27,7 @@ export interface V2Request {
 }
 
 /** A V2 body (and its Inference-Header-Content-Length header) to input tensors and the outputs to return. */
-export function decodeV2Request(model: Model, body: Buffer, headerLength: string | undefined): V2Request {
+export function decodeV2Request(model: Signature, body: Buffer, headerLength: string | undefined): V2Request {
   const { request, binary } = parseInferBody(body, headerLength);
   const timeoutUs = request.parameters?.timeout;
   return {
@@ -65,7 +65,7 @@ function parseInferBody(body: Buffer, headerLength: string | undefined): { reque
 }
 
 /** Checks the request's inputs against the model's signature and decodes them (JSON data or binary parts, in order). */
-function decodeInputs(model: Model, request: InferRequest, binary: Buffer): Tensors {
+function decodeInputs(model: Signature, request: InferRequest, binary: Buffer): Tensors {
   const expected = model.inputs.map((s) => s.name);
   const inputs: Tensors = {};
   let offset = 0;
@@ -105,7 +105,7 @@ function decodeInputs(model: Model, request: InferRequest, binary: Buffer): Tens
 }
 
 /** Which outputs to return and which of them as binary, checked before inference. */
-function selectOutputs(model: Model, request: InferRequest): SelectedOutput[] {
+function selectOutputs(model: Signature, request: InferRequest): SelectedOutput[] {
   const allBinary = request.parameters?.binary_data_output === true;
   if (!request.outputs || request.outputs.length === 0) return model.outputs.map((o) => ({ name: o.name, binary: allBinary }));
   return request.outputs.map((o, i) => {
@@ -123,7 +123,7 @@ export interface EncodedResponse {
 }
 
 /** The V2 response: plain JSON, or a JSON header followed by binary output data when any output is binary. */
-export function encodeV2Response(model: Model, id: string | undefined, outputs: Tensors, selected: SelectedOutput[]): EncodedResponse {
+export function encodeV2Response(model: Signature, id: string | undefined, outputs: Tensors, selected: SelectedOutput[]): EncodedResponse {
   const chunks: Buffer[] = [];
   // Each output is JSON text; its data array is spliced in as text (see toJsonArrayText) rather than stringified.
   const described = selected.map(({ name, binary }) => {

@@ -85,16 +85,3 @@ export function checkJsonContentType(req: IncomingMessage): void {
     throw new AppError('unsupported_encoding', 415, `unsupported charset "${charset.slice(0, 32)}"; JSON bodies must be UTF-8`);
   }
 }
-
-/** Parses a JSON body that must be an object or an array; an empty body is an empty object. */
-export function parseJsonBody(body: Buffer): unknown {
-  const text = body.toString('utf8');
-  const first = /\S/.exec(text)?.[0];
-  if (first === undefined) return {};
-  if (first !== '{' && first !== '[') throw new AppError('invalid_json', 400, 'request body is not valid JSON: expected an object');
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    throw new AppError('invalid_json', 400, `request body is not valid JSON: ${(err as Error).message}`);
-  }
-}

@@ -1,10 +1,10 @@
 // The HTTP inference handlers: thin layers that read the body, call a codec and run through the inference core.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { decodeRowRequest, encodeRowResponse } from '../codecs/rows.ts';
-import { decodeV2Request, encodeV2Response, HEADER_LENGTH } from '../codecs/v2.ts';
+import type { Codecs } from '../codecs/offload.ts';
+import { HEADER_LENGTH } from '../codecs/v2.ts';
 import type { BodyEstimate, InferenceCore } from '../inference/core.ts';
 import type { BodyFormat } from '../inference/memory-budget.ts';
-import { checkJsonContentType, parseJsonBody, readBody } from './body.ts';
+import { checkJsonContentType, readBody } from './body.ts';
 import { sendText } from './reply.ts';
 import type { HandlerContext } from './router.ts';
 
@@ -32,29 +32,29 @@ function begin(core: InferenceCore, req: IncomingMessage, res: ServerResponse, p
 }
 
 /** Row format: POST /predict and POST /v1/models/{name}[/versions/{version}]:predict. */
-export function rowHandler(core: InferenceCore, bodyLimit: number) {
+export function rowHandler(core: InferenceCore, codecs: Codecs, bodyLimit: number) {
   return async ({ req, res, params, state }: HandlerContext) => {
     const call = begin(core, req, res, params, bodyEstimate(req, 'rows', bodyLimit));
     checkJsonContentType(req);
-    const json = parseJsonBody(await readBody(req, bodyLimit));
-    const request = call.decode((model) => decodeRowRequest(model, json));
+    const body = await readBody(req, bodyLimit);
+    const request = await call.decode((model) => codecs.decodeRows(model, body));
     state.inference = call.trace;
     const outputs = await call.run(request.inputs, { timeoutMs: request.timeoutMs, signal: clientSignal(res) });
-    sendText(res, 200, encodeRowResponse(call.model, outputs, request.count));
+    sendText(res, 200, await codecs.encodeRows(call.model, outputs, request.count));
   };
 }
 
 /** V2: POST /v2/models/{name}[/versions/{version}]/infer, JSON or JSON followed by binary tensor data. */
-export function v2InferHandler(core: InferenceCore, bodyLimit: number) {
+export function v2InferHandler(core: InferenceCore, codecs: Codecs, bodyLimit: number) {
   return async ({ req, res, params, state }: HandlerContext) => {
     const binary = req.headers[HEADER_LENGTH] !== undefined;
     const call = begin(core, req, res, params, bodyEstimate(req, binary ? 'v2-binary' : 'v2-json', bodyLimit));
     const body = await readBody(req, bodyLimit);
     const header = req.headers[HEADER_LENGTH];
-    const request = call.decode((model) => decodeV2Request(model, body, Array.isArray(header) ? header[0] : header));
+    const request = await call.decode((model) => codecs.decodeV2(model, body, Array.isArray(header) ? header[0] : header));
     state.inference = call.trace;
     const outputs = await call.run(request.inputs, { timeoutMs: request.timeoutMs, signal: clientSignal(res) });
-    const encoded = encodeV2Response(call.model, request.id, outputs, request.outputs);
+    const encoded = await codecs.encodeV2(call.model, request.id, outputs, request.outputs);
     res.writeHead(200, { ...encoded.headers, 'content-length': Buffer.byteLength(encoded.body) });
     res.end(encoded.body);
   };

@@ -13,6 +13,7 @@ import {
   V2ModelMetadata,
   V2ServerMetadata,
 } from '../codecs/schemas.ts';
+import type { Codecs } from '../codecs/offload.ts';
 import type { Config } from '../config.ts';
 import type { InferenceCore } from '../inference/core.ts';
 import type { Lifecycle } from '../lifecycle.ts';
@@ -41,6 +42,7 @@ export interface Route {
 export interface RouteDeps {
   config: Config;
   core: InferenceCore;
+  codecs: Codecs;
   repository: ModelRepository;
   lifecycle: Lifecycle;
   metrics: Metrics;
@@ -71,8 +73,8 @@ const rowResponses = {
 /** Every route the API port answers. */
 export function createRoutes(deps: RouteDeps): Route[] {
   const { core, repository, lifecycle } = deps;
-  const rows = rowHandler(core, deps.config.BODY_LIMIT);
-  const infer = v2InferHandler(core, deps.config.BODY_LIMIT);
+  const rows = rowHandler(core, deps.codecs, deps.config.BODY_LIMIT);
+  const infer = v2InferHandler(core, deps.codecs, deps.config.BODY_LIMIT);
   const model = (params: Record<string, string>) => repository.resolve(params.name, params.version);
   const ready = ({ res }: HandlerContext) => sendHealth(res, notReadyReasons(lifecycle, repository));
   const live = ({ res }: HandlerContext) => sendHealth(res, []);

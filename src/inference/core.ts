@@ -92,9 +92,9 @@ export class InferenceCall {
   }
 
   /** Runs a codec's decoding step; a client error it throws counts as an invalid request. */
-  decode<T>(decode: (model: Model) => T): T {
+  async decode<T>(decode: (model: Model) => T | Promise<T>): Promise<T> {
     try {
-      return decode(this.model);
+      return await decode(this.model);
     } catch (err) {
       if (err instanceof AppError && err.status < 500) this.model.metrics.outcome('invalid').inc();
       throw err;

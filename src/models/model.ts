@@ -86,6 +86,8 @@ export class Model {
   /** A model whose inputs all have a dynamic first dimension takes batches of any size. */
   readonly batchable: boolean;
   readonly maxBatchSize: number;
+  /** Class names of a classifier's output (config.json "labels"). */
+  readonly labels: string[] | undefined;
   readonly metrics: RequestMetrics;
   readonly #o: ModelOptions;
   readonly #clock: Clock;
@@ -106,6 +108,7 @@ export class Model {
     this.inputs = toSpecs(o.signature.inputs, 'input', o.path);
     this.outputs = toSpecs(o.signature.outputs, 'output', o.path);
     this.batchable = this.inputs.length > 0 && this.inputs.every((s) => s.shape.length > 0 && s.shape[0] === -1);
+    this.labels = o.config.labels;
     this.maxBatchSize = this.batchable ? (o.config.max_batch_size ?? o.maxBatchSize) : 1;
     this.#o = o;
     this.#clock = o.clock ?? systemClock;

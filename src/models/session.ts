@@ -1,5 +1,6 @@
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { transferList } from '../tensors/transfer.ts';
+import { startWorker } from '../worker-thread.ts';
 import type { ElementType, TensorData, Tensors } from '../tensors/types.ts';
 
 export interface RawSpec {
@@ -28,16 +29,6 @@ export class WorkerGoneError extends RuntimeError {
   override name = 'WorkerGoneError';
 }
 
-const FROM_SOURCE = import.meta.url.endsWith('.ts');
-const WORKER_URL = new URL(FROM_SOURCE ? './worker.ts' : './worker.js', import.meta.url);
-
-/** The built service runs worker.js; tests and tools running the TypeScript sources load worker.ts through tsx. */
-function startWorker(): Worker {
-  if (!FROM_SOURCE) return new Worker(WORKER_URL);
-  const bootstrap = `import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(WORKER_URL.href)}); });`;
-  return new Worker(bootstrap, { eval: true });
-}
-
 /** Main-thread handle on an onnxruntime session living in its own worker thread. */
 export class WorkerSession {
   readonly #worker: Worker;
@@ -48,7 +39,7 @@ export class WorkerSession {
   readonly #exitListeners: ((error: Error) => void)[] = [];
 
   constructor() {
-    this.#worker = startWorker();
+    this.#worker = startWorker(import.meta.url, 'worker');
     this.#worker.on('message', (msg: WorkerReply) => {
       const p = this.#pending.get(msg.id);
       if (!p) return;

@@ -51,6 +51,7 @@ export async function startService(layout: Record<string, RepositoryModel>, opti
     await new Promise((r) => service.server.close(r));
     await new Promise((r) => service.metricsServer.close(r));
     await service.repository.close();
+    await service.codecs.close();
     await repo.cleanup();
   };
   if (!options.skipLoad) {
