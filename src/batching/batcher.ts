@@ -35,6 +35,8 @@ export interface SubmitOptions {
   signal?: AbortSignal;
 }
 
+const NO_INPUTS: Tensors = Object.freeze({}) as Tensors;
+
 interface Pending {
   inputs: Tensors;
   rows: number;
@@ -241,6 +243,8 @@ export class Batcher {
     let run: Promise<Tensors>;
     try {
       for (const name of names) inputs[name] = concat(batch.map((p) => p.inputs[name]!));
+      // The batch holds its own copy now: the queue entries need not keep their inputs alive.
+      for (const p of batch) p.inputs = NO_INPUTS;
       run = this.#o.run(inputs);
     } catch (err) {
       run = Promise.reject(err);
