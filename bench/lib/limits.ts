@@ -4,6 +4,7 @@
 // with Retry-After (413 only past the body limit), no socket error, /healthz p99 <= 100 ms with no
 // probe past 1 s, and a normal request answered 200 afterwards.
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -232,6 +233,13 @@ export interface BurstResult {
   healthz: { probes: number; failed: number; failures: Record<string, number>; p99Ms: number | null; maxMs: number | null };
   after: { healthz: number | null; status: number | null; ms: number | null };
   serviceExit: { code: number | null; signal: string | null; output: string } | null;
+  /** 1-minute load average of the machine when the burst was fired (others share it). */
+  loadAverage?: number;
+  /**
+   * Connections the kernel dropped because a listen queue was full while the burst ran (TcpExt
+   * ListenDrops, machine-wide): a dropped SYN is retried after 1 s, which a probe sees as a timeout.
+   */
+  listenDrops?: number;
   /** RSS every 50 ms, t in seconds from firing the burst. */
   samples: { t: number; rssMb: number }[];
   /** Every /healthz probe while the burst was in flight: t in seconds from firing, ms (null when it failed). */
@@ -252,6 +260,19 @@ export interface LimitsResult {
   targets: typeof TARGETS;
   bursts: BurstResult[];
   pass: boolean;
+}
+
+/** TcpExt ListenDrops from /proc/net/netstat (machine-wide), or undefined where it is not readable. */
+function listenDrops(): number | undefined {
+  try {
+    const lines = readFileSync('/proc/net/netstat', 'utf8').split('\n').filter((l) => l.startsWith('TcpExt:'));
+    const names = lines[0]!.split(/\s+/);
+    const values = lines[1]!.split(/\s+/);
+    const i = names.indexOf('ListenDrops');
+    return i > 0 ? Number(values[i]) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function percentile(values: number[], p: number): number | null {
@@ -352,9 +373,12 @@ async function runBurst(burst: Burst, repository: string, o: LimitsOptions, limi
     await monitor.ready();
     await new Promise((r) => setTimeout(r, 500));
 
+    const loadAverage = Math.round(os.loadavg()[0]! * 100) / 100;
+    const dropsBefore = listenDrops();
     const fired = now();
     const outcomes = await Promise.all(Array.from({ length: burst.count }, () => send(svc.port, burst.body, o.requestTimeoutMs)));
     const ended = now();
+    const dropsAfter = listenDrops();
 
     const healthzAfter = await get(svc.port, '/healthz', 5000);
     const after = await afterRequest(svc.port, 30_000);
@@ -420,6 +444,8 @@ async function runBurst(burst: Burst, repository: string, o: LimitsOptions, limi
       healthz: { probes: during.length, failed, failures, p99Ms: r1(percentile(probeMs, 99)), maxMs: r1(probeMs.length ? Math.max(...probeMs) : null) },
       after: { healthz: healthzAfter?.status ?? null, status: after?.status ?? null, ms: r1(after?.ms ?? null) },
       serviceExit: exit,
+      loadAverage,
+      ...(dropsBefore !== undefined && dropsAfter !== undefined ? { listenDrops: dropsAfter - dropsBefore } : {}),
       samples: report.samples.map((s) => ({ t: Math.round(s.at - fired) / 1000, rssMb: mb(s.rssKb) })),
       probes: during.map((p) => ({ t: Math.round(p.at - fired) / 1000, ms: r1(p.ms ?? null), ...(p.failure === undefined ? {} : { failure: p.failure }) })),
     };
@@ -535,7 +561,7 @@ export function limitsMarkdown(r: LimitsResult, chartFile = `${r.name}.svg`): st
     `## Limits: bursts against MEMORY_LIMIT=${r.memoryLimit} (${r.date.slice(0, 16).replace('T', ' ')} UTC, commit ${r.machine.commit})`,
     '',
     `MLP ${MLP_SIZES.join('-')} as the default model, \`node dist/main.js\` with ${envText}, a fresh process per burst; ${r.pinning}. ` +
-      `${r.machine.cores} cores (${r.machine.cpuModel}), Node ${r.machine.node}. Every request of a burst is sent at once, each on its own connection. ` +
+      `${r.machine.cores} cores (${r.machine.cpuModel}, shared: load average ${r.machine.loadAverageAtStart.join(' / ')} at the start), Node ${r.machine.node}. Every request of a burst is sent at once, each on its own connection. ` +
       `Peak RSS is the process's VmHWM (start-up included); /healthz probed every ${r.targets.probeEveryMs} ms with a ${r.targets.probeTimeoutMs} ms timeout while the burst is in flight.`,
     '',
     `Targets: peak RSS <= ${r.targets.peakRssFraction * 100}% of the limit (${Math.round((r.memoryLimitBytes * r.targets.peakRssFraction) / 1024 ** 2)} MB); every answer 200, or 503 with Retry-After in p99 <= ${r.targets.fastP99Ms} ms and max <= ${r.targets.fastMaxMs} ms (413 only past the body limit); no socket error; /healthz p99 <= ${r.targets.fastP99Ms} ms and no probe failed; a one-row /predict answered 200 afterwards.`,
@@ -554,6 +580,10 @@ export function limitsMarkdown(r: LimitsResult, chartFile = `${r.name}.svg`): st
   }
   lines.push('');
   lines.push(`Overall: **${r.pass ? 'PASS' : 'FAIL'}**. Start-up peak (VmHWM before the burst) and idle RSS, MB: ${r.bursts.map((b) => `${b.id} ${b.startupHwmMb} / ${b.idleRssMb}`).join(', ')}. Burst durations, s: ${r.bursts.map((b) => `${b.id} ${(b.durationMs / 1000).toFixed(1)}`).join(', ')}.`);
+  const loads = r.bursts.filter((b) => b.loadAverage !== undefined);
+  if (loads.length) lines.push('', `Load average when each burst was fired: ${loads.map((b) => `${b.id} ${b.loadAverage}`).join(', ')}.`);
+  const drops = r.bursts.filter((b) => b.listenDrops !== undefined);
+  if (drops.length) lines.push('', `Connections dropped by full listen queues during each burst (TcpExt ListenDrops, machine-wide): ${drops.map((b) => `${b.id} ${b.listenDrops}`).join(', ')}.`);
   const exits = r.bursts.filter((b) => b.serviceExit);
   for (const b of exits) lines.push('', `${b.id}: the service exited (code ${b.serviceExit!.code}, signal ${b.serviceExit!.signal}).`);
   lines.push('', `![RSS over time during each burst](${chartFile})`, '');
@@ -597,7 +627,7 @@ export function limitsTable(r: LimitsResult): string {
   const out: string[] = [];
   for (const b of r.bursts) {
     out.push(`${b.id}  ${b.label}  -> ${b.pass ? 'PASS' : 'FAIL'}`);
-    out.push(`  peak RSS ${b.peakRssMb} MB (${(b.peakFraction * 100).toFixed(1)}% of ${r.memoryLimit}); start-up ${b.startupHwmMb} MB, idle ${b.idleRssMb} MB; burst ${(b.durationMs / 1000).toFixed(1)} s`);
+    out.push(`  peak RSS ${b.peakRssMb} MB (${(b.peakFraction * 100).toFixed(1)}% of ${r.memoryLimit}); start-up ${b.startupHwmMb} MB, idle ${b.idleRssMb} MB; burst ${(b.durationMs / 1000).toFixed(1)} s; load average ${b.loadAverage ?? '?'}, listen drops ${b.listenDrops ?? '?'}`);
     out.push(`  answers ${entries(b.statuses)}${Object.keys(b.codes).length ? ` (${entries(b.codes)})` : ''}; 200 p50/p99 ${cell(b.okP50Ms)}/${cell(b.okP99Ms)} ms; 503 p50/p99/max ${cell(b.rejectP50Ms)}/${cell(b.rejectP99Ms)}/${cell(b.rejectMaxMs)} ms`);
     out.push(`  socket errors ${entries(b.socketErrors)}; after an answer ${entries(b.socketErrorsAfterResponse)}; timeouts ${b.timeouts}`);
     out.push(`  /healthz ${b.healthz.probes} probes, ${b.healthz.failed} failed${b.healthz.failed ? ` (${entries(b.healthz.failures)})` : ''}, p99 ${cell(b.healthz.p99Ms)} ms, max ${cell(b.healthz.maxMs)} ms; after: /healthz ${b.after.healthz ?? 'none'}, /predict ${b.after.status ?? 'none'}`);
