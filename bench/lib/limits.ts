@@ -13,7 +13,7 @@ import { readMemory, now, type MonitorOptions, type MonitorReport } from './limi
 import { describeMachine, type Machine } from './machine.ts';
 import { MLP_SIZES, makeRepository } from './models.ts';
 import { inputRow, mlpBinary } from './payloads.ts';
-import { freePort, startNode, waitFor200, type Child } from './processes.ts';
+import { childPids, freePort, startNode, waitFor200, type Child } from './processes.ts';
 import { log } from './progress.ts';
 import { ROOT } from './service.ts';
 
@@ -328,6 +328,7 @@ function startMonitor(o: MonitorOptions): { ready: () => Promise<void>; stop: ()
     worker.on('message', (m: MonitorReport | 'started') => (m === 'started' ? started() : resolve(m)));
     worker.once('error', reject);
   });
+  report.catch(() => {}); // surfaced by ready() or stop(); never an unhandled rejection that skips the service's stop
   return {
     ready: () => Promise.race([ready, report.then(() => undefined)]),
     stop: async () => {
@@ -517,6 +518,15 @@ export async function runLimits(name: string, o: LimitsOptions): Promise<LimitsR
   if (unknown.length) throw new Error(`unknown burst ${unknown.join(', ')}: choose from ${all.map((b) => b.id).join(', ')}`);
   const bursts = o.only.length ? all.filter((b) => o.only.includes(b.id)) : all;
   const repo = makeRepository();
+  // Interrupted (Ctrl-C) or crashed: leave no service and no model repository behind.
+  const killChildren = () => {
+    childPids.forEach((pid) => process.kill(pid, 'SIGKILL'));
+    repo.remove();
+  };
+  const interrupted = () => process.exit(130);
+  process.once('exit', killChildren);
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
   const results: BurstResult[] = [];
   try {
     for (const burst of bursts) {
@@ -528,6 +538,9 @@ export async function runLimits(name: string, o: LimitsOptions): Promise<LimitsR
     }
   } finally {
     repo.remove();
+    process.off('exit', killChildren);
+    process.off('SIGINT', interrupted);
+    process.off('SIGTERM', interrupted);
   }
   return {
     name,
