@@ -2,6 +2,11 @@
 //   npm run bench                       full suite (~13 min): writes bench/results/latest.{json,md,svg}
 //   npm run bench -- --quick            short runs to try things out: writes bench/results/tmp/quick.*
 //   npm run bench -- soak [--minutes=5] steady load, RSS and heap over time: bench/results/soak.{json,md,svg}
+//   npm run bench -- limits             bursts against MEMORY_LIMIT=1Gi, a fresh service per burst:
+//                                       bench/results/limits.{json,md,svg}; exits 1 unless every burst passes
+//        [--env NAME=VALUE ...]         more service environment (e.g. --env MEMORY_LIMIT=768Mi --env MAX_BATCH_SIZE=64)
+//        [--only=64x14mb,256x1mb]       some bursts only (8x14mb, 64x14mb, 256x1mb, 1024x1row, 64x16mb-v2)
+//        [--request-timeout=120]        seconds the load generator waits for one answer
 //   npm run bench -- report [--name=latest] rewrites <name>.md and <name>.svg from <name>.json (no load)
 // Options: --name=<name> (results file name), --runs=N, --seconds=S (per run), --no-build.
 import { spawnSync } from 'node:child_process';
@@ -10,6 +15,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { suiteChart } from './lib/chart.ts';
 import { log } from './lib/progress.ts';
+import { limitsChart, limitsMarkdown, limitsTable, runLimits, type LimitsResult } from './lib/limits.ts';
 import { goals, markdown, ratios } from './lib/report.ts';
 import { ROOT } from './lib/service.ts';
 import { runSoak, soakChart, soakMarkdown, type SoakResult } from './lib/soak.ts';
@@ -24,11 +30,14 @@ const { values, positionals } = parseArgs({
     seconds: { type: 'string' },
     minutes: { type: 'string' },
     'no-build': { type: 'boolean', default: false },
+    env: { type: 'string', multiple: true, default: [] },
+    only: { type: 'string' },
+    'request-timeout': { type: 'string' },
   },
 });
 const mode = positionals[0] ?? 'suite';
-if (mode !== 'suite' && mode !== 'soak' && mode !== 'report') {
-  process.stderr.write(`unknown mode "${mode}": use no argument for the suite, "soak" or "report"\n`);
+if (mode !== 'suite' && mode !== 'soak' && mode !== 'limits' && mode !== 'report') {
+  process.stderr.write(`unknown mode "${mode}": use no argument for the suite, "soak", "limits" or "report"\n`);
   process.exit(2);
 }
 
@@ -65,7 +74,11 @@ const write = (file: string, text: string) => {
 
 if (mode === 'report') {
   const name = values.name ?? 'latest';
-  if (name.endsWith('soak')) {
+  if (name.startsWith('limits')) {
+    const result = JSON.parse(readFileSync(path.join(outDir, `${name}.json`), 'utf8')) as LimitsResult;
+    write(`${name}.md`, limitsMarkdown(result));
+    write(`${name}.svg`, await limitsChart(result));
+  } else if (name.endsWith('soak')) {
     const result = JSON.parse(readFileSync(path.join(outDir, `${name}.json`), 'utf8')) as SoakResult;
     write(`${name}.md`, soakMarkdown(result));
     write(`${name}.svg`, await soakChart(result));
@@ -74,6 +87,25 @@ if (mode === 'report') {
     write(`${name}.md`, markdown(result));
     write(`${name}.svg`, await suiteChart(result));
   }
+} else if (mode === 'limits') {
+  const env: Record<string, string> = {};
+  for (const pair of values.env) {
+    const eq = pair.indexOf('=');
+    if (eq < 1) {
+      process.stderr.write(`--env takes NAME=VALUE, got "${pair}"\n`);
+      process.exit(2);
+    }
+    env[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  const name = values.name ?? 'limits';
+  const only = (values.only ?? '').split(',').filter(Boolean);
+  const requestTimeoutMs = (positive(values['request-timeout'], '--request-timeout') ?? 120) * 1000;
+  const result = await runLimits(name, { env, only, requestTimeoutMs });
+  write(`${name}.json`, `${JSON.stringify(result, null, 2)}\n`);
+  write(`${name}.md`, limitsMarkdown(result));
+  write(`${name}.svg`, await limitsChart(result));
+  process.stdout.write(`\n${limitsTable(result)}`);
+  process.exitCode = result.pass ? 0 : 1;
 } else if (mode === 'soak') {
   const minutes = positive(values.minutes, '--minutes') ?? (values.quick ? 0.5 : 5);
   const durationSec = Math.round(minutes * 60);

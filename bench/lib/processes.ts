@@ -24,9 +24,13 @@ export interface Child {
   stop: () => Promise<number | null>;
 }
 
-/** Starts `node <args>` with env; its output is kept (last 8 KB) to explain failures. */
-export function startNode(args: string[], env: Record<string, string>): Child {
-  const proc = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * Starts `node <args>` with env; its output is kept (last 8 KB) to explain failures. With `cpus`
+ * ("0", "0-1") it runs under `taskset -c` (which execs node: the pid is node's).
+ */
+export function startNode(args: string[], env: Record<string, string>, options: { cpus?: string } = {}): Child {
+  const [command, argv] = options.cpus === undefined ? [process.execPath, args] : ['taskset', ['-c', options.cpus, process.execPath, ...args]];
+  const proc = spawn(command, argv, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const pid = proc.pid!;
   childPids.add(pid);
   proc.once('exit', () => childPids.delete(pid));
