@@ -10,7 +10,7 @@ export type BodyFormat = 'rows' | 'v2-json' | 'v2-binary';
  * (docs/security.md): the raw body, its text, the parsed JSON, the input tensors, the output tensors and
  * the response text are alive at once at their peak. JSON numbers cost far more parsed than as text.
  */
-export const COST_PER_BODY_BYTE: Record<BodyFormat, number> = { rows: 12, 'v2-json': 12, 'v2-binary': 4 };
+export const COST_PER_BODY_BYTE: Record<BodyFormat, number> = { rows: 12, 'v2-json': 15, 'v2-binary': 4 };
 /** Sockets, buffers, objects and the response of even the smallest request. */
 export const COST_PER_REQUEST = 64 * 1024;
 
