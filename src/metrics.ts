@@ -24,6 +24,7 @@ export function createMetrics(options: { maxBatchSize?: number; defaultMetrics?:
   }
   const registers = [registry];
   const modelLabels = ['model', 'version'] as const;
+  const featureLabels = ['model', 'version', 'feature'] as const;
   const metrics = {
     registry,
     httpRequests: new Counter({
@@ -101,6 +102,49 @@ export function createMetrics(options: { maxBatchSize?: number; defaultMetrics?:
       name: 'meshserve_model_load_duration_seconds',
       help: 'Time taken to load and warm up the model version.',
       labelNames: modelLabels,
+      registers,
+    }),
+    // Business metrics (src/models/statistics.ts): what a model predicts and what it is fed.
+    predictions: new Counter({
+      name: 'meshserve_predictions_total',
+      help: 'Rows predicted, by label (argmax of the labelled output), for models whose config.json has labels.',
+      labelNames: ['model', 'version', 'label'] as const,
+      registers,
+    }),
+    predictionReference: new Gauge({
+      name: 'meshserve_prediction_reference_ratio',
+      help: 'Share of each label in the training data (class prior), from reference.priors in config.json.',
+      labelNames: ['model', 'version', 'label'] as const,
+      registers,
+    }),
+    featureObservations: new Counter({
+      name: 'meshserve_feature_observations_total',
+      help: 'Finite values seen of a tracked input feature (reference.features in config.json).',
+      labelNames: featureLabels,
+      registers,
+    }),
+    featureSum: new Counter({
+      name: 'meshserve_feature_sum_total',
+      help: 'Sum of the values of a tracked input feature, split by sign (positive: sum of values >= 0; negative: sum of magnitudes of values < 0), so both stay counters.',
+      labelNames: [...featureLabels, 'sign'] as const,
+      registers,
+    }),
+    featureSquares: new Counter({
+      name: 'meshserve_feature_squares_sum_total',
+      help: 'Sum of the squared values of a tracked input feature (with the sum and the count: the serving variance).',
+      labelNames: featureLabels,
+      registers,
+    }),
+    featureReferenceMean: new Gauge({
+      name: 'meshserve_feature_reference_mean',
+      help: 'Mean of a tracked input feature in the training data, from reference.features in config.json.',
+      labelNames: featureLabels,
+      registers,
+    }),
+    featureReferenceStddev: new Gauge({
+      name: 'meshserve_feature_reference_stddev',
+      help: 'Standard deviation of a tracked input feature in the training data, from reference.features in config.json.',
+      labelNames: featureLabels,
       registers,
     }),
   };
