@@ -280,6 +280,7 @@ export class Model {
   async close(): Promise<void> {
     this.#state = 'closed';
     this.#readyGauge.set(0);
+    this.statistics.close();
     await this.#session.close();
   }
 }

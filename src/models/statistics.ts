@@ -1,8 +1,8 @@
 // Business metrics of one model version: what it predicts (a counter per label) and what it is fed (per tracked
 // feature: count, sum and sum of squares, from which PromQL computes the serving mean and variance). The inference
 // core calls recordInputs() with every request's decoded inputs and recordPredictions() with every successful
-// request's outputs. Metric children are bound once here; a request costs one pass over its rows and a few
-// counter increments, with no allocation.
+// request's outputs. A request costs one pass over its rows, adding into typed arrays, with no allocation and no
+// prom-client call: the pending amounts move into the counters (children bound once here) when a scrape collects.
 import type { Metrics } from '../metrics.ts';
 import type { NumericArray, TensorData, Tensors, TensorSpec } from '../tensors/types.ts';
 import type { ModelConfig } from './config.ts';
@@ -12,6 +12,8 @@ export interface ModelStatistics {
   recordInputs(inputs: Tensors): void;
   /** Counts one prediction per row: the label of the largest score of the labelled output. */
   recordPredictions(outputs: Tensors): void;
+  /** Moves what is pending into the counters and stops doing so at scrapes (the model version is closed). */
+  close(): void;
 }
 
 interface Increment {
@@ -38,13 +40,38 @@ export function createStatistics(o: StatisticsOptions): ModelStatistics {
   const labels = { model: o.name, version: String(o.version) };
   const inputs = bindInputs(o, labels);
   const predictions = bindPredictions(o, labels);
+  if (!inputs && !predictions) return { recordInputs() {}, recordPredictions() {}, close() {} };
+  const flush = () => {
+    inputs?.flush();
+    predictions?.flush();
+  };
+  const remove = o.metrics.onCollect(flush);
   return {
-    recordInputs: inputs ?? (() => {}),
-    recordPredictions: predictions ?? (() => {}),
+    recordInputs: inputs?.record ?? (() => {}),
+    recordPredictions: predictions?.record ?? (() => {}),
+    close: () => {
+      flush();
+      remove();
+    },
   };
 }
 
-function bindInputs(o: StatisticsOptions, labels: { model: string; version: string }): ((inputs: Tensors) => void) | undefined {
+interface Recorder {
+  record(tensors: Tensors): void;
+  /** Adds the pending amounts to the counters and zeroes them. */
+  flush(): void;
+}
+
+/** Adds pending[i] to counters[i] where it is positive, and zeroes pending. */
+function flushInto(pending: Float64Array, counters: Increment[]): void {
+  for (let i = 0; i < counters.length; i++) {
+    const amount = pending[i]!;
+    if (amount > 0) counters[i]!.inc(amount);
+    pending[i] = 0;
+  }
+}
+
+function bindInputs(o: StatisticsOptions, labels: { model: string; version: string }): Recorder | undefined {
   const features = o.config.reference?.features;
   if (!features) return undefined;
   const where = 'config.json reference';
@@ -59,31 +86,29 @@ function bindInputs(o: StatisticsOptions, labels: { model: string; version: stri
   features.forEach((f, i) => {
     if (width >= 0 && columns[i]! >= width) throw new Error(`${where}: feature "${f.name}" is column ${columns[i]}, but input "${inputName}" has ${width} columns`);
   });
-  const count: Increment[] = [];
-  const positive: Increment[] = [];
-  const negative: Increment[] = [];
-  const squares: Increment[] = [];
+  // Per feature k, counters[4k .. 4k+3]: count, positive sum, negative magnitude sum, sum of squares.
+  const counters: Increment[] = [];
   for (const f of features) {
     const l = { ...labels, feature: f.name };
     o.metrics.featureReferenceMean.set(l, f.mean);
     o.metrics.featureReferenceStddev.set(l, f.std);
-    count.push(o.metrics.featureObservations.labels(l));
-    positive.push(o.metrics.featureSum.labels({ ...l, sign: 'positive' }));
-    negative.push(o.metrics.featureSum.labels({ ...l, sign: 'negative' }));
-    squares.push(o.metrics.featureSquares.labels(l));
-    // Every series exists from the start (at 0), so rate() has a first sample before the first request.
-    for (const c of [count, positive, negative, squares]) c.at(-1)!.inc(0);
+    counters.push(
+      o.metrics.featureObservations.labels(l),
+      o.metrics.featureSum.labels({ ...l, sign: 'positive' }),
+      o.metrics.featureSum.labels({ ...l, sign: 'negative' }),
+      o.metrics.featureSquares.labels(l),
+    );
   }
+  // Every series exists from the start (at 0), so rate() has a first sample before the first request.
+  for (const c of counters) c.inc(0);
   const n = features.length;
-  // Per-request accumulators, reused: [count, positive sum, negative magnitude sum, sum of squares] per feature.
-  const acc = new Float64Array(4 * n);
-  return (tensors: Tensors) => {
+  const pending = new Float64Array(4 * n);
+  const record = (tensors: Tensors) => {
     const t = tensors[inputName];
     if (!t || t.dims.length !== 2 || Array.isArray(t.data)) return;
     const rows = t.dims[0]!;
     const cols = t.dims[1]!;
     const data = t.data as Exclude<NumericArray, BigInt64Array | BigUint64Array>;
-    acc.fill(0);
     for (let k = 0; k < n; k++) {
       const column = columns[k]!;
       if (column >= cols) continue;
@@ -99,26 +124,21 @@ function bindInputs(o: StatisticsOptions, labels: { model: string; version: stri
         else neg -= v;
         sq += v * v;
       }
-      acc[4 * k] = seen;
-      acc[4 * k + 1] = pos;
-      acc[4 * k + 2] = neg;
-      acc[4 * k + 3] = sq;
-    }
-    for (let k = 0; k < n; k++) {
-      if (acc[4 * k] === 0) continue;
-      count[k]!.inc(acc[4 * k]);
-      if (acc[4 * k + 1]! > 0) positive[k]!.inc(acc[4 * k + 1]);
-      if (acc[4 * k + 2]! > 0) negative[k]!.inc(acc[4 * k + 2]);
-      if (acc[4 * k + 3]! > 0) squares[k]!.inc(acc[4 * k + 3]);
+      const at = 4 * k;
+      pending[at] = pending[at]! + seen;
+      pending[at + 1] = pending[at + 1]! + pos;
+      pending[at + 2] = pending[at + 2]! + neg;
+      pending[at + 3] = pending[at + 3]! + sq;
     }
   };
+  return { record, flush: () => flushInto(pending, counters) };
 }
 
 /**
  * The labelled output is the model's only output (the repository refuses labels otherwise): rows of one score per
  * label; the prediction is the label of the largest score, the first on ties, as the row format answers it.
  */
-function bindPredictions(o: StatisticsOptions, labels: { model: string; version: string }): ((outputs: Tensors) => void) | undefined {
+function bindPredictions(o: StatisticsOptions, labels: { model: string; version: string }): Recorder | undefined {
   const names = o.config.labels;
   if (!names) return undefined;
   const k = names.length;
@@ -131,19 +151,18 @@ function bindPredictions(o: StatisticsOptions, labels: { model: string; version:
     child.inc(0);
     return child;
   });
-  const counts = new Float64Array(k);
+  const pending = new Float64Array(k);
   const outputName = spec.name;
-  return (outputs: Tensors) => {
+  const record = (outputs: Tensors) => {
     const t: TensorData | undefined = outputs[outputName];
     if (!t || t.dims.length !== 2 || t.dims[1] !== k || Array.isArray(t.data)) return;
     const rows = t.dims[0]!;
     const data = t.data as Exclude<NumericArray, BigInt64Array | BigUint64Array>;
-    counts.fill(0);
     for (let i = 0, at = 0; i < rows; i++, at += k) {
       let best = 0;
       for (let j = 1; j < k; j++) if (data[at + j]! > data[at + best]!) best = j;
-      counts[best] = counts[best]! + 1;
+      pending[best] = pending[best]! + 1;
     }
-    for (let j = 0; j < k; j++) if (counts[j]! > 0) children[j]!.inc(counts[j]);
   };
+  return { record, flush: () => flushInto(pending, children) };
 }
