@@ -162,9 +162,25 @@ export function evaluate(actual: readonly number[], predicted: readonly number[]
   return { accuracy: correct / actual.length, confusion };
 }
 
+/** config.json's reference block: the training split's per-feature mean and std and class priors (for drift metrics). */
+export interface IrisReference {
+  features: { name: string; mean: number; std: number }[];
+  priors: Record<string, number>;
+}
+
+/** Six significant digits: enough for drift thresholds, short enough to read in config.json. */
+const round6 = (x: number) => Number(x.toPrecision(6));
+
+function referenceOf({ mean, std }: Standardizer, labels: readonly number[]): IrisReference {
+  return {
+    features: FEATURES.map((name, j) => ({ name, mean: round6(mean[j] as number), std: round6(std[j] as number) })),
+    priors: Object.fromEntries(IRIS_LABELS.map((label, c) => [label, round6(labels.filter((l) => l === c).length / labels.length)])),
+  };
+}
+
 export interface TrainedIris {
   model: Uint8Array;
-  config: { default: true; labels: string[]; description: string };
+  config: { default: true; labels: string[]; description: string; reference: IrisReference };
   train: Evaluation;
   heldOut: Evaluation;
 }
@@ -190,6 +206,7 @@ export async function trainIris(): Promise<TrainedIris> {
       description:
         'Iris species classifier (softmax regression) trained on the Iris data set. Input: one row of ' +
         '[sepal_length, sepal_width, petal_length, petal_width] in cm. Output: class probabilities.',
+      reference: referenceOf(standardizer, trainLabels),
     },
     train: evaluate(trainLabels, await predictClasses(model, trainRows)),
     heldOut: evaluate(heldOutLabels, await predictClasses(model, heldOutRows)),

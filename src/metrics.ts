@@ -24,6 +24,14 @@ export function createMetrics(options: { maxBatchSize?: number; defaultMetrics?:
   }
   const registers = [registry];
   const modelLabels = ['model', 'version'] as const;
+  const featureLabels = ['model', 'version', 'feature'] as const;
+  // The business counters are fed per request into plain typed arrays (prom-client hashes the label set on
+  // every inc(), which would cost more than the statistics themselves); their owners add the pending amounts
+  // to the counters when a scrape collects them.
+  const collectors = new Set<() => void>();
+  const collectBusiness = () => {
+    for (const collect of collectors) collect();
+  };
   const metrics = {
     registry,
     httpRequests: new Counter({
@@ -113,6 +121,53 @@ export function createMetrics(options: { maxBatchSize?: number; defaultMetrics?:
       labelNames: modelLabels,
       registers,
     }),
+    // Business metrics (src/models/statistics.ts): what a model predicts and what it is fed.
+    predictions: new Counter({
+      name: 'meshserve_predictions_total',
+      help: 'Rows predicted, by label (argmax of the labelled output), for models whose config.json has labels.',
+      labelNames: ['model', 'version', 'label'] as const,
+      registers,
+      collect: collectBusiness,
+    }),
+    predictionReference: new Gauge({
+      name: 'meshserve_prediction_reference_ratio',
+      help: 'Share of each label in the training data (class prior), from reference.priors in config.json.',
+      labelNames: ['model', 'version', 'label'] as const,
+      registers,
+    }),
+    featureObservations: new Counter({
+      name: 'meshserve_feature_observations_total',
+      help: 'Finite values seen of a tracked input feature (reference.features in config.json).',
+      labelNames: featureLabels,
+      registers,
+      collect: collectBusiness,
+    }),
+    featureSum: new Counter({
+      name: 'meshserve_feature_sum_total',
+      help: 'Sum of the values of a tracked input feature, split by sign (positive: sum of values >= 0; negative: sum of magnitudes of values < 0), so both stay counters.',
+      labelNames: [...featureLabels, 'sign'] as const,
+      registers,
+      collect: collectBusiness,
+    }),
+    featureSquares: new Counter({
+      name: 'meshserve_feature_squares_sum_total',
+      help: 'Sum of the squared values of a tracked input feature (with the sum and the count: the serving variance).',
+      labelNames: featureLabels,
+      registers,
+      collect: collectBusiness,
+    }),
+    featureReferenceMean: new Gauge({
+      name: 'meshserve_feature_reference_mean',
+      help: 'Mean of a tracked input feature in the training data, from reference.features in config.json.',
+      labelNames: featureLabels,
+      registers,
+    }),
+    featureReferenceStddev: new Gauge({
+      name: 'meshserve_feature_reference_stddev',
+      help: 'Standard deviation of a tracked input feature in the training data, from reference.features in config.json.',
+      labelNames: featureLabels,
+      registers,
+    }),
   };
   // prom-client hashes a label set on every call; a request resolves its pair of children once per label set.
   const httpChildren = new Map<string, { count: { inc(): void }; duration: { observe(seconds: number): void } }>();
@@ -127,7 +182,12 @@ export function createMetrics(options: { maxBatchSize?: number; defaultMetrics?:
     children.count.inc();
     children.duration.observe(seconds);
   };
-  return { ...metrics, observeHttp };
+  /** Registers a function that moves pending business figures into their counters at each scrape; returns its removal. */
+  const onCollect = (collect: () => void) => {
+    collectors.add(collect);
+    return () => collectors.delete(collect);
+  };
+  return { ...metrics, observeHttp, onCollect };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

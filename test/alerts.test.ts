@@ -92,6 +92,13 @@ describe('PrometheusRule in k8s/components/observability', () => {
     ['queue threshold raised to 90%', 'meshserve_inference_queue_capacity > 0.8', 'meshserve_inference_queue_capacity > 0.9', 'MeshserveQueueNearlyFull'],
     ['restarts counted for every container', 'container="meshserve", ', '', 'MeshservePodRestarting'],
     ['proxy port counted as the metrics target', 'instance=~".+:9090"} == 0', 'instance=~".+"} == 0', 'MeshserveTargetDown'],
+    ['drift threshold raised to 3 stds', 'feature_shift_stddevs:rate1h) > 2', 'feature_shift_stddevs:rate1h) > 3', 'MeshserveFeatureDrift'],
+    ['drift on the signed shift only (negative drift missed)', 'abs(meshserve:feature_shift_stddevs:rate1h)', '(meshserve:feature_shift_stddevs:rate1h)', 'MeshserveFeatureDrift'],
+    ['drift without the minimum of 100 values', 'increase(meshserve_feature_observations_total[1h])) >= 100', 'increase(meshserve_feature_observations_total[1h])) >= 0', 'MeshserveFeatureDrift'],
+    ['negative values added instead of subtracted', '-\n              sum by (namespace, model, version, feature) (rate(meshserve_feature_sum_total{sign="negative"}', '+\n              sum by (namespace, model, version, feature) (rate(meshserve_feature_sum_total{sign="negative"}', 'MeshserveFeatureDrift'],
+    ['prediction mix threshold raised to 40 points', 'meshserve_prediction_reference_ratio)) > 0.25', 'meshserve_prediction_reference_ratio)) > 0.4', 'MeshservePredictionMixShift'],
+    ['prediction mix threshold lowered to 10 points', 'meshserve_prediction_reference_ratio)) > 0.25', 'meshserve_prediction_reference_ratio)) > 0.1', 'MeshservePredictionMixShift'],
+    ['prediction mix without the minimum of 100 predictions', 'increase(meshserve_predictions_total[1h])) >= 100', 'increase(meshserve_predictions_total[1h])) >= 0', 'MeshservePredictionMixShift'],
   ];
   for (const [what, from, to, alert] of mutations) {
     test(`the unit tests catch a broken rule: ${what}`, (t) => {

@@ -150,6 +150,22 @@ describe('Grafana dashboard', () => {
     assert.ok(latency.some((t) => t.expr.includes('histogram_quantile(0.99,')), 'p99 latency');
   });
 
+  test('shows the prediction mix and feature drift, per model', () => {
+    const business = targets.filter((t) => /meshserve_(predictions|prediction_reference|feature)_|meshserve:feature_/.test(t.expr));
+    const used = new Set(business.flatMap((t) => metricNames(t.expr)));
+    for (const name of [
+      'meshserve_predictions_total',
+      'meshserve_prediction_reference_ratio',
+      'meshserve_feature_sum_total',
+      'meshserve_feature_observations_total',
+      'meshserve_feature_reference_mean',
+      'meshserve:feature_shift_stddevs:rate1h', // what MeshserveFeatureDrift compares with its threshold
+    ]) {
+      assert.ok(used.has(name), `a panel queries ${name}`);
+    }
+    for (const t of business) assert.match(t.expr, /model=~"\$model"/, `panel "${t.panel}" filters by $model`);
+  });
+
   test('per-model panels follow the model variable', () => {
     const model = dashboard.templating.list.find((v: any) => v.name === 'model');
     assert.ok(model?.multi && model.includeAll, 'model variable allows several models and All');

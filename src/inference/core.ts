@@ -106,9 +106,11 @@ export class InferenceCall {
     const { model } = this;
     const started = performance.now();
     const budget = Math.min(this.#o.requestTimeoutMs, options.timeoutMs ?? Infinity);
+    model.statistics.recordInputs(inputs); // before the inputs' buffers are transferred to the worker
     try {
       const submit = { deadline: this.#o.clock.now() + budget, signal: options.signal };
       const result = await submitInBatches(model, inputs, submit);
+      model.statistics.recordPredictions(result.outputs);
       model.metrics.queueSeconds.observe(result.queueMs / 1000);
       model.metrics.totalSeconds.observe((performance.now() - started) / 1000);
       model.metrics.outcome('success').inc();

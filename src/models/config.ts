@@ -1,6 +1,31 @@
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 
+/** Most input features one model may track for drift; a wider model names the ones to track (reference.features). */
+export const MAX_TRACKED_FEATURES = 32;
+
+/** One tracked input feature: a column of the input and its training mean and standard deviation. */
+const referenceFeatureSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z_][A-Za-z0-9_.:-]{0,63}$/, 'a feature name is a letter or "_" then up to 63 letters, digits, "_", ".", ":" or "-"'),
+  /** Column of the 2-D input [rows, columns]; defaults to the feature's position in the list. */
+  index: z.number().int().min(0).optional(),
+  mean: z.number(),
+  std: z.number().positive(),
+});
+
+/** The training data's statistics, for drift metrics: per feature mean and std, and the class priors. */
+const referenceSchema = z.strictObject({
+  /** The input the features are columns of; defaults to the model's only input. */
+  input: z.string().min(1).optional(),
+  features: z
+    .array(referenceFeatureSchema)
+    .min(1)
+    .max(MAX_TRACKED_FEATURES, `at most ${MAX_TRACKED_FEATURES} features are tracked; list the ones to track, each with its column "index"`)
+    .optional(),
+  /** Share of each label in the training data, keyed by label. */
+  priors: z.record(z.string(), z.number().min(0).max(1)).optional(),
+});
+
 /** <name>/config.json: optional settings of one model. */
 export const modelConfigSchema = z.strictObject({
   default: z.boolean().optional(),
@@ -9,9 +34,34 @@ export const modelConfigSchema = z.strictObject({
   batch_delay_ms: z.number().int().min(0).max(60_000).optional(),
   batch_timeout_ms: z.number().int().min(1).max(3_600_000).optional(),
   description: z.string().optional(),
-});
+  reference: referenceSchema.optional(),
+}).superRefine(checkReference);
 
 export type ModelConfig = z.output<typeof modelConfigSchema>;
+export type ReferenceConfig = NonNullable<ModelConfig['reference']>;
+
+/** reference: feature names and columns unique, priors keyed by the config's labels and summing to 1. */
+function checkReference(config: { labels?: string[]; reference?: z.output<typeof referenceSchema> }, ctx: z.RefinementCtx): void {
+  const reference = config.reference;
+  if (!reference) return;
+  const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path: ['reference', ...path], message });
+  const names = new Set<string>();
+  const columns = new Set<number>();
+  reference.features?.forEach((f, i) => {
+    if (names.has(f.name)) issue(['features', i, 'name'], `feature "${f.name}" is listed twice`);
+    const column = f.index ?? i;
+    if (columns.has(column)) issue(['features', i, 'index'], `column ${column} is tracked twice`);
+    names.add(f.name);
+    columns.add(column);
+  });
+  if (reference.priors) {
+    if (!config.labels) return issue(['priors'], 'priors need "labels"');
+    const unknown = Object.keys(reference.priors).find((l) => !config.labels!.includes(l));
+    if (unknown !== undefined) issue(['priors', unknown], `"${unknown}" is not one of labels (${config.labels.join(', ')})`);
+    const total = Object.values(reference.priors).reduce((a, b) => a + b, 0);
+    if (Math.abs(total - 1) > 0.01) issue(['priors'], `priors sum to ${total}, not 1`);
+  }
+}
 
 export class RepositoryError extends Error {
   override name = 'RepositoryError';

@@ -6,6 +6,7 @@ import type { Metrics, Outcome } from '../metrics.ts';
 import { allocate, V2_BY_ELEMENT, type ElementType, type Tensors, type TensorSpec } from '../tensors/types.ts';
 import type { ModelConfig } from './config.ts';
 import { WorkerGoneError, WorkerSession, type RawSpec } from './session.ts';
+import { createStatistics, type ModelStatistics } from './statistics.ts';
 
 /** How a model's worker is restarted when it dies or a batch overruns BATCH_TIMEOUT_MS. */
 export interface Supervision {
@@ -89,6 +90,8 @@ export class Model {
   /** Class names of a classifier's output (config.json "labels"). */
   readonly labels: string[] | undefined;
   readonly metrics: RequestMetrics;
+  /** Business metrics: predictions by label and input feature statistics (config.json labels and reference). */
+  readonly statistics: ModelStatistics;
   readonly #o: ModelOptions;
   readonly #clock: Clock;
   readonly #batcher: Batcher;
@@ -118,6 +121,7 @@ export class Model {
     this.#restarts = o.metrics.workerRestarts;
     const labels = { model: o.name, version: String(o.version) };
     this.metrics = bindRequestMetrics(o.metrics, labels);
+    this.statistics = createStatistics({ ...o, inputs: this.inputs, outputs: this.outputs });
     const batchSize = o.metrics.batchSize.labels(labels);
     const computeDuration = o.metrics.computeDuration.labels(labels);
     const queueDepth = o.metrics.queueDepth.labels(labels);
@@ -279,6 +283,7 @@ export class Model {
   async close(): Promise<void> {
     this.#state = 'closed';
     this.#readyGauge.set(0);
+    this.statistics.close();
     await this.#session.close();
   }
 }
