@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { test } from './helpers/node-test.ts';
 import { AppError } from '../src/errors.ts';
 import { Batcher } from '../src/batching/batcher.ts';
 import type { TensorData, Tensors } from '../src/tensors/types.ts';

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { after, before, test } from 'node:test';
+import { after, before, test } from './helpers/node-test.ts';
 import { fileURLToPath } from 'node:url';
 import { CONFIG_VARIABLES } from '../src/config.ts';
 import { startService, type TestService } from './helpers/service.ts';

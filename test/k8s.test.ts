@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { describe, test } from 'node:test';
+import { describe, test } from './helpers/node-test.ts';
 import { parse } from 'yaml';
 import {
   type Client,
@@ -414,7 +414,7 @@ describe('Kustomize files use current syntax', () => {
 });
 
 describe('Makefile acts on the production workload', () => {
-  const dry = (target: string) => execFileSync('make', ['-n', '-C', repoRoot, target], { encoding: 'utf8' });
+  const dry = (target: string) => execFileSync('make', ['-n', '-C', repoRoot, target], { timeout: 120_000, encoding: 'utf8' });
 
   test('deploy applies the production overlay, then waits up to 300 s for the rollout', () => {
     const out = dry('deploy');

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { after, describe, test } from './helpers/node-test.ts';
 import { Ajv } from 'ajv';
 import { parse, stringify } from 'yaml';
 import { createMetrics } from '../src/metrics.ts';

@@ -3,7 +3,7 @@
 // serving right after.
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { after, before, test } from 'node:test';
+import { after, before, test } from './helpers/node-test.ts';
 import { mlpModel } from '../scripts/onnx/index.ts';
 import { collectGarbage } from './helpers/gc.ts';
 import { startService, type TestService } from './helpers/service.ts';

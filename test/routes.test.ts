@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test } from './helpers/node-test.ts';
 import { postJson, send, startService, type TestService } from './helpers/service.ts';
 
 const IRIS = {

@@ -1,7 +1,7 @@
 // Property-based tests of the tensor codecs: random shapes and element types round-trip through JSON values
 // and the binary extension; random bytes and values only ever raise a 400 AppError.
 import assert from 'node:assert/strict';
-import { describe, test as nodeTest } from 'node:test';
+import { describe, test as nodeTest } from './helpers/node-test.ts';
 import fc from 'fast-check';
 import { AppError } from '../src/errors.ts';
 import { fromBinary, toBinary } from '../src/tensors/binary.ts';

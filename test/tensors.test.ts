@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { test } from './helpers/node-test.ts';
 import { AppError } from '../src/errors.ts';
 import { fromBinary, toBinary } from '../src/tensors/binary.ts';
 import { fromHalf, toHalf } from '../src/tensors/fp16.ts';

@@ -16,7 +16,7 @@ export const schemaDir = resolve(repoRoot, '../shared/k8s-schemas');
 export type K8sObject = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> }; spec?: any; data?: Record<string, string>; [key: string]: any };
 
 export function render(dir: string): K8sObject[] {
-  const out = execFileSync('kubectl', ['kustomize', dir], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  const out = execFileSync('kubectl', ['kustomize', dir], { timeout: 120_000, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
   return parseAllDocuments(out)
     .map((doc) => {
       if (doc.errors.length > 0) throw new Error(`bad YAML from kustomize: ${doc.errors[0]?.message}`);
@@ -137,7 +137,7 @@ export function unknownFieldErrors(objects: K8sObject[]): string[] {
     writeFileSync(join(dir, 'objects.ts'), lines.join('\n'));
     const tsc = join(repoRoot, 'node_modules/typescript/bin/tsc');
     try {
-      execFileSync(process.execPath, [tsc, '--noEmit', '--strict', '--skipLibCheck', '--target', 'es2022', '--module', 'nodenext', '--moduleResolution', 'nodenext', 'objects.ts'], { cwd: dir, encoding: 'utf8' });
+      execFileSync(process.execPath, [tsc, '--noEmit', '--strict', '--skipLibCheck', '--target', 'es2022', '--module', 'nodenext', '--moduleResolution', 'nodenext', 'objects.ts'], { timeout: 120_000, cwd: dir, encoding: 'utf8' });
       return [];
     } catch (err) {
       const out = String((err as { stdout?: string }).stdout ?? err);

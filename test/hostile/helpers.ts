@@ -2,7 +2,7 @@
 // rejected request must pass (a 4xx JSON body with `error` and `code`, nothing internal leaked).
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { after, before, test } from 'node:test';
+import { after, before, test } from '../helpers/node-test.ts';
 import { send, startService, type Reply, type TestService } from '../helpers/service.ts';
 
 export { send, type Reply };

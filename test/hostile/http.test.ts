@@ -2,7 +2,7 @@
 // broken at the protocol level.
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { describe, test } from 'node:test';
+import { describe, test } from '../helpers/node-test.ts';
 import { createHttpServer, listen } from '../../src/http/server.ts';
 import { MAX_HEADERS } from '../../src/http/router.ts';
 import { assertRejected, assertStillServes, BODY_LIMIT, parseRaw, rawExchange, send, useService } from './helpers.ts';

@@ -1,6 +1,6 @@
 // Unknown models and versions, names with path segments or thousands of characters, on every named route.
 // Names are matched against what was loaded: nothing a client puts in a name can reach the filesystem.
-import { describe } from 'node:test';
+import { describe } from '../helpers/node-test.ts';
 import { runCases, useService, type Case } from './helpers.ts';
 
 const svc = useService();

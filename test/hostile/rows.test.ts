@@ -1,7 +1,7 @@
 // Hostile input on the row-format routes: POST /predict, /v1/models/<name>:predict, /v1/models/<name>/versions/<v>:predict.
 import { gzipSync } from 'node:zlib';
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { describe, test } from '../helpers/node-test.ts';
 import { BODY_LIMIT, deepArray, deepObject, runCases, useService, type Case } from './helpers.ts';
 
 const svc = useService();

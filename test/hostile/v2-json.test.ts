@@ -1,7 +1,7 @@
 // Hostile JSON bodies on POST /v2/models/<name>[/versions/<v>]/infer, including absurd shapes that must be
 // rejected before anything is allocated.
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { describe, test } from '../helpers/node-test.ts';
 import { assertRejected, assertStillServes, BODY_LIMIT, deepArray, deepObject, runCases, send, useService, type Case } from './helpers.ts';
 
 const svc = useService();
