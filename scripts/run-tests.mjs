@@ -3,8 +3,9 @@
 // file at a time. Arguments name files to run instead: `npm test -- test/batcher.test.ts`.
 //
 // Timeouts: each test and hook has its own (test/helpers/node-test.ts); --test-timeout is only a backstop
-// for a whole file. The file's process is then sent SIGTERM, and test/helpers/process.ts kills whatever it
-// started before exiting.
+// for a whole file (its process is then sent SIGTERM, and test/helpers/process.ts kills whatever it started
+// before exiting). --test-force-exit ends a file once its tests are done even if a test that timed out left
+// a server listening, so a failure never turns into a hang.
 import { spawn } from 'node:child_process';
 import { ROOT, testFiles } from './test-files.mjs';
 
@@ -17,6 +18,6 @@ if (files.length === 0) {
   process.exit(1);
 }
 
-const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', `--test-timeout=${FILE_TIMEOUT_MS}`, ...files], { cwd: ROOT, stdio: 'inherit' });
+const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-force-exit', `--test-timeout=${FILE_TIMEOUT_MS}`, ...files], { cwd: ROOT, stdio: 'inherit' });
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => child.kill(signal));
 child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
