@@ -11,12 +11,12 @@ import {
   decide,
   find,
   type K8sObject,
-  linkerdSchemasPresent,
   ofKind,
   render,
   renderProductionWithCanary,
   repoRoot,
   schemaDir,
+  skipWithoutSchemas,
   unknownFieldErrors,
   validateObject,
 } from './helpers/k8s.ts';
@@ -58,10 +58,7 @@ describe('every object rendered from every overlay is valid', () => {
     });
 
     test(`${name}: Linkerd kinds pass the Linkerd CRD JSON schemas`, async (t) => {
-      if (!linkerdSchemasPresent) {
-        t.skip(`Linkerd CRD schemas not found at ${schemaDir}; Linkerd objects are NOT validated`);
-        return;
-      }
+      if (skipWithoutSchemas(t, schemaDir, 'Linkerd CRD')) return;
       const linkerd = objects.filter((o) => o.apiVersion.includes('linkerd.io'));
       assert.ok(linkerd.length >= 9, 'expected the Linkerd policy objects');
       for (const o of linkerd) {

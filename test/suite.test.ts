@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import { ROOT, testFiles } from '../scripts/test-files.mjs';
 import { test } from './helpers/node-test.ts';
 
@@ -59,4 +60,13 @@ test('processes are started only through helpers/process.ts, which kills them in
     return found;
   });
   assert.deepEqual(offenders, []);
+});
+
+test('the GitHub workflow runs .ci/run itself, and every job has a timeout', () => {
+  const workflow = parseYaml(readFileSync(join(ROOT, '.github/workflows/ci.yml'), 'utf8')) as { jobs: Record<string, { 'timeout-minutes'?: number; steps: { run?: string }[] }> };
+  for (const [name, job] of Object.entries(workflow.jobs)) assert.ok(Number(job['timeout-minutes']) > 0, `job ${name} has no timeout-minutes`);
+  assert.ok(workflow.jobs.test!.steps.some((s) => s.run?.trim() === 'bash .ci/run'), 'the test job runs bash .ci/run');
+  const ci = readFileSync(join(ROOT, '.ci/run'), 'utf8');
+  for (const step of ['npm ci', 'npm run typecheck', 'npm test', 'npm run image:test']) assert.match(ci, new RegExp(`^${step}\\b`, 'm'), `.ci/run runs ${step}`);
+  assert.match(ci, /k8s-schemas[\s\S]*exit 1/, '.ci/run fails without the CRD schemas');
 });
