@@ -113,7 +113,9 @@ describe(`absurd shapes are rejected fast, without memory growth (${ABSURD.lengt
         const ms = performance.now() - started;
         assertRejected(reply, 400, 'invalid_request');
         assert.match(reply.json.error, /shape|elements|bytes/);
-        assert.ok(ms < 500, `answered in ${ms.toFixed(0)} ms`);
+        // Allocating first would show in the RSS check below; this bound only catches a reply that waits on
+        // gigabytes of work, with room for a loaded 2-core machine.
+        assert.ok(ms < 5000, `answered in ${ms.toFixed(0)} ms`);
       }
       const grewMb = (process.memoryUsage().rss - rssBefore) / 2 ** 20;
       // One FP32 tensor of [8e7, 3] alone would be 915 MB.
