@@ -1,7 +1,7 @@
 // MAX_BATCH_SIZE is the largest batch in rows, also for a single request with more rows: it runs as
 // several batches of at most that many rows, and its predictions come back whole and in order.
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { test } from './helpers/node-test.ts';
 import { postJson, send, startService } from './helpers/service.ts';
 
 test('a request with more rows than max_batch_size runs in batches of at most that size and answers every row in order', async (t) => {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { test } from './helpers/node-test.ts';
 import { AppError } from '../src/errors.ts';
 import { Batcher } from '../src/batching/batcher.ts';
 import type { TensorData, Tensors } from '../src/tensors/types.ts';
@@ -85,6 +85,32 @@ test('rows beyond the size cap go to the next batch', async () => {
   clock.advance(10);
   await Promise.all(all);
   assert.deepEqual(batches, [[1, 2], [3]]);
+});
+
+// The tests above dispatch as soon as the cap is reached, so the queue never holds more rows than the cap
+// and a batch one row over it (`rows + p.rows <= max + 1` when filling a batch) would go unseen. Here a
+// running batch holds the queue while far more rows than the cap pile up, in requests of 1 and 2 rows.
+test('while a batch runs and more rows than the cap queue up, no batch ever exceeds MAX_BATCH_SIZE rows', async () => {
+  const { clock, batches, submit, finishOne } = setup({ batchDelayMs: 1, maxBatchSize: 3, manual: true });
+  const busy = submit([[0]]);
+  clock.advance(1);
+  await flush();
+  assert.deepEqual(batches, [[0]], 'one batch is running and holds the queue');
+  // 1 + 1 + 2 + 1 + 2 + 1 = 8 rows queued behind a cap of 3.
+  const queued = [submit([[1]]), submit([[2]]), submit([[3], [4]]), submit([[5]]), submit([[6], [7]]), submit([[8]])];
+  clock.advance(50);
+  await flush();
+  assert.equal(batches.length, 1, 'nothing else runs while the first batch does');
+  for (let i = 0; i < 5; i++) {
+    finishOne();
+    await flush();
+  }
+  await busy;
+  const results = await Promise.all(queued);
+  for (const b of batches) assert.ok(b.length <= 3, `a batch of ${b.length} rows for a cap of 3: ${JSON.stringify(batches)}`);
+  // A request that does not fit is left for the next batch; a later one that fits joins this one.
+  assert.deepEqual(batches, [[0], [1, 2, 5], [3, 4, 8], [6, 7]]);
+  assert.deepEqual(results.map((r) => values(r.outputs.y!)), [[2], [4], [6, 8], [10], [12, 14], [16]]);
 });
 
 test('requests with different non-batch shapes never share a batch', async () => {

@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test } from './helpers/node-test.ts';
 import { checkModelRepository, ConfigError, parseConfig } from '../src/config.ts';
 
 test('an empty environment gives the documented defaults, frozen', () => {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { after, describe, test } from 'node:test';
+import { after, describe, test } from './helpers/node-test.ts';
 import { stringify } from 'yaml';
 import { createMetrics } from '../src/metrics.ts';
 import { COMPONENT_DIR, allRules, promtool, renderComponent, requirePromtool } from './fixtures/alerts/rules.ts';

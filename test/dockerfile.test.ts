@@ -5,13 +5,14 @@
 // stage's WORKDIR with the stage's ENV. Then it starts the final stage's CMD and checks the
 // service answers and stops cleanly on SIGTERM. Slow: npm ci.
 import assert from 'node:assert/strict';
-import { execFileSync, execSync, spawn } from 'node:child_process';
+import { execFileSync, execSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, posix } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { after, describe, test } from './helpers/node-test.ts';
 import { repoRoot } from './helpers/k8s.ts';
+import { spawnTracked } from './helpers/process.ts';
 
 type Instruction = { op: string; args: string };
 type Stage = { name?: string; base: string; steps: Instruction[] };
@@ -136,7 +137,7 @@ function ignored(path: string, patterns: string[]): boolean {
 
 function buildContext(dir: string): void {
   const patterns = readFileSync(join(repoRoot, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
-  const files = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard', '-z'], { cwd: repoRoot, encoding: 'utf8' }).split('\0').filter(Boolean);
+  const files = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard', '-z'], { timeout: 120_000, cwd: repoRoot, encoding: 'utf8' }).split('\0').filter(Boolean);
   for (const f of files) {
     if (ignored(f, patterns) || !existsSync(join(repoRoot, f))) continue;
     mkdirSync(dirname(join(dir, f)), { recursive: true });
@@ -182,7 +183,7 @@ function playStages(root: string, context: string): { rootOf: (stage: Stage) => 
       } else if (step.op === 'RUN') {
         // prefer-offline: reuse this machine's npm cache; the commands are the Dockerfile's own.
         try {
-          execSync(step.args, { cwd: inStage('.'), env: cleanEnv({ ...env, npm_config_prefer_offline: 'true', npm_config_update_notifier: 'false' }), stdio: 'pipe', maxBuffer: 64 * 1024 * 1024 });
+          execSync(step.args, { cwd: inStage('.'), env: cleanEnv({ ...env, npm_config_prefer_offline: 'true', npm_config_update_notifier: 'false' }), stdio: 'pipe', maxBuffer: 64 * 1024 * 1024, timeout: 10 * 60_000 });
         } catch (err) {
           const e = err as { stdout?: Buffer; stderr?: Buffer };
           throw new Error(`RUN ${step.args} failed:\n${e.stdout ?? ''}${e.stderr ?? ''}`);
@@ -248,15 +249,15 @@ describe('Dockerfile, played outside Docker', () => {
     const env = Object.fromEntries(Object.entries(image.env).map(([k, v]) => [k, v.startsWith('/') && existsSync(join(finalRoot, v)) ? join(finalRoot, v) : v]));
     const [command, ...args] = JSON.parse(stepsOf(finalStage, 'CMD').at(-1)!) as string[];
     assert.equal(command, 'node');
-    const child = spawn(process.execPath, args, {
+    const { child, exited: gone } = spawnTracked(process.execPath, args, {
       cwd: app,
       env: cleanEnv({ ...env, HOST: '127.0.0.1', PORT: String(port), METRICS_PORT: String(metricsPort), SHUTDOWN_DELAY_MS: '0', LOG_LEVEL: 'warn' }),
       stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    }, t.after.bind(t));
     let output = '';
-    child.stdout.on('data', (d) => (output += d));
-    child.stderr.on('data', (d) => (output += d));
-    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    child.stdout!.on('data', (d) => (output += d));
+    child.stderr!.on('data', (d) => (output += d));
+    const exited = gone.then(({ code }) => code);
     try {
       await Promise.race([
         waitFor(`http://127.0.0.1:${port}/healthz`, 200, 120_000),
@@ -267,6 +268,26 @@ describe('Dockerfile, played outside Docker', () => {
       await waitFor(`http://127.0.0.1:${port}/ready`, 200, 60_000);
       const metrics = await waitFor(`http://127.0.0.1:${metricsPort}/metrics`, 200, 10_000);
       assert.match(await metrics.text(), /meshserve_/);
+      // The played image answers an inference request with the bundled model, on both protocols.
+      const predict = await fetch(`http://127.0.0.1:${port}/predict`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ instances: [[5.1, 3.5, 1.4, 0.2], [6.9, 3.1, 5.4, 2.1]] }),
+        signal: AbortSignal.timeout(30_000),
+      });
+      const rows = (await predict.json()) as { model: string; predictions: { label: string }[] };
+      assert.equal(predict.status, 200, JSON.stringify(rows));
+      assert.equal(rows.model, 'iris');
+      assert.deepEqual(rows.predictions.map((p) => p.label), ['setosa', 'virginica']);
+      const v2 = await fetch(`http://127.0.0.1:${port}/v2/models/iris/infer`, {
+        method: 'POST',
+        body: JSON.stringify({ inputs: [{ name: 'input', shape: [1, 4], datatype: 'FP32', data: [5.1, 3.5, 1.4, 0.2] }] }),
+        signal: AbortSignal.timeout(30_000),
+      });
+      const tensors = (await v2.json()) as { outputs: { shape: number[]; data: number[] }[] };
+      assert.equal(v2.status, 200, JSON.stringify(tensors));
+      assert.deepEqual(tensors.outputs[0]!.shape, [1, 3]);
+      assert.ok(tensors.outputs[0]!.data[0]! > 0.9, `setosa probability ${tensors.outputs[0]!.data[0]}`);
     } catch (err) {
       child.kill('SIGKILL');
       throw err;

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
-import { describe, test } from 'node:test';
+import { describe, test } from './helpers/node-test.ts';
 import { DOCS_CSP } from '../src/http/docs-page.ts';
 import { startService } from './helpers/service.ts';
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { describe, it } from 'node:test';
+import { describe, it } from './helpers/node-test.ts';
 import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
 import { IRIS_LABELS, loadIris, splitIris, trainIris } from '../scripts/train-iris.ts';

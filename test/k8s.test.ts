@@ -4,19 +4,19 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { describe, test } from 'node:test';
+import { describe, test } from './helpers/node-test.ts';
 import { parse } from 'yaml';
 import {
   type Client,
   decide,
   find,
   type K8sObject,
-  linkerdSchemasPresent,
   ofKind,
   render,
   renderProductionWithCanary,
   repoRoot,
   schemaDir,
+  skipWithoutSchemas,
   unknownFieldErrors,
   validateObject,
 } from './helpers/k8s.ts';
@@ -58,10 +58,7 @@ describe('every object rendered from every overlay is valid', () => {
     });
 
     test(`${name}: Linkerd kinds pass the Linkerd CRD JSON schemas`, async (t) => {
-      if (!linkerdSchemasPresent) {
-        t.skip(`Linkerd CRD schemas not found at ${schemaDir}; Linkerd objects are NOT validated`);
-        return;
-      }
+      if (skipWithoutSchemas(t, schemaDir, 'Linkerd CRD')) return;
       const linkerd = objects.filter((o) => o.apiVersion.includes('linkerd.io'));
       assert.ok(linkerd.length >= 9, 'expected the Linkerd policy objects');
       for (const o of linkerd) {
@@ -414,7 +411,7 @@ describe('Kustomize files use current syntax', () => {
 });
 
 describe('Makefile acts on the production workload', () => {
-  const dry = (target: string) => execFileSync('make', ['-n', '-C', repoRoot, target], { encoding: 'utf8' });
+  const dry = (target: string) => execFileSync('make', ['-n', '-C', repoRoot, target], { timeout: 120_000, encoding: 'utf8' });
 
   test('deploy applies the production overlay, then waits up to 300 s for the rollout', () => {
     const out = dry('deploy');

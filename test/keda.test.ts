@@ -6,13 +6,13 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { after, describe, test } from './helpers/node-test.ts';
 import { Ajv } from 'ajv';
 import { parse, stringify } from 'yaml';
 import { createMetrics } from '../src/metrics.ts';
 import { CPU_BACKSTOP_UTILIZATION, INFLIGHT_TARGET } from '../bench/capacity/policies.ts';
 import { promtool, requirePromtool } from './fixtures/alerts/rules.ts';
-import { find, type K8sObject, ofKind, render, renderEditedProduction, repoRoot, schemaDir, unknownFieldErrors, validateObject } from './helpers/k8s.ts';
+import { find, type K8sObject, ofKind, render, renderEditedProduction, repoRoot, schemaDir, skipWithoutSchemas, unknownFieldErrors, validateObject } from './helpers/k8s.ts';
 
 const APP = 'linkerd-service-mesh-machine-learning-pi';
 const withComponent = (name: string) =>
@@ -76,10 +76,7 @@ function adapterQuery(rule: (typeof adapterRules)[number]): string {
 describe('k8s/components/autoscaling-keda', () => {
   test('the ScaledObject passes the KEDA CRD JSON schema', (t) => {
     const file = join(schemaDir, 'keda.sh/scaledobject_v1alpha1.json');
-    if (!existsSync(file)) {
-      t.skip(`KEDA CRD schema not found at ${file}; the ScaledObject is NOT validated`);
-      return;
-    }
+    if (skipWithoutSchemas(t, file, 'KEDA CRD')) return;
     const schema = JSON.parse(readFileSync(file, 'utf8'));
     const validate = new Ajv({ strict: false, allErrors: true }).compile(schema);
     assert.ok(validate(scaledObject), JSON.stringify(validate.errors));

@@ -4,12 +4,12 @@
 // that onnxruntime's telemetry stays off by default: it keeps an event store under
 // $HOME/.cache/Microsoft/DeveloperTools/.onnxruntime and uploads it over HTTPS when enabled.
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
 import { repoRoot } from './helpers/k8s.ts';
+import { after, before, describe, test } from './helpers/node-test.ts';
+import { build, MAIN, spawnTracked, statusOf, waitFor, withTimeout, type Tracked } from './helpers/process.ts';
 
 type Line = { stream: 'stdout' | 'stderr'; text: string };
 
@@ -17,12 +17,12 @@ describe('node dist/main.js logs only JSON lines, from start to shutdown', { tim
   const tmp = mkdtempSync(join(tmpdir(), 'meshserve-logs-'));
   const home = join(tmp, 'home');
   const lines: Line[] = [];
-  let child: ChildProcess | undefined;
+  let proc: Tracked | undefined;
   let exitCode: number | null = null;
   let failure: Error | undefined;
 
   before(async () => {
-    execFileSync('npm', ['run', 'build', '--silent'], { cwd: repoRoot, stdio: 'pipe' });
+    build();
     // A repository with the bundled model and one whose kernel fails at run time (index out of
     // range): onnxruntime reports such a failure on its own logger as well as to the caller.
     const models = join(tmp, 'models');
@@ -44,17 +44,17 @@ describe('node dist/main.js logs only JSON lines, from start to shutdown', { tim
       DEFAULT_MODEL: 'iris',
       SHUTDOWN_DELAY_MS: '100',
     };
-    const proc = spawn(process.execPath, ['dist/main.js'], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    child = proc;
-    const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+    proc = spawnTracked(process.execPath, [MAIN], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const { child } = proc;
+    const exited = proc.exited.then(({ code }) => code);
     for (const stream of ['stdout', 'stderr'] as const) {
       let rest = '';
-      proc[stream]!.setEncoding('utf8').on('data', (chunk: string) => {
+      child[stream]!.setEncoding('utf8').on('data', (chunk: string) => {
         const parts = (rest + chunk).split('\n');
         rest = parts.pop()!;
         for (const text of parts) if (text.trim()) lines.push({ stream, text });
       });
-      proc[stream]!.on('end', () => rest.trim() && lines.push({ stream, text: rest }));
+      child[stream]!.on('end', () => rest.trim() && lines.push({ stream, text: rest }));
     }
     const dump = () => lines.map((l) => `${l.stream}: ${l.text}`).join('\n');
 
@@ -84,11 +84,7 @@ describe('node dist/main.js logs only JSON lines, from start to shutdown', { tim
         });
       });
       const api = `http://127.0.0.1:${ports.port}`;
-      for (let i = 0; ; i++) {
-        if ((await fetch(`${api}/ready`)).status === 200) break;
-        if (i > 600) throw new Error(`never ready:\n${dump()}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      await waitFor(`/ready to answer 200:\n${dump()}`, async () => (await statusOf(`${api}/ready`)) === 200, 60_000, 100);
       const post = (path: string, body: string) => fetch(`${api}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
       assert.equal((await fetch(`${api}/healthz`)).status, 200);
       assert.equal((await post('/predict', '{"instances":[[5.1,3.5,1.4,0.2]]}')).status, 200);
@@ -98,16 +94,15 @@ describe('node dist/main.js logs only JSON lines, from start to shutdown', { tim
       assert.equal((await fetch(`${api}/no-such-route`)).status, 404);
       assert.equal((await fetch(`http://127.0.0.1:${ports.metricsPort}/metrics`)).status, 200);
 
-      proc.kill('SIGTERM');
-      exitCode = await Promise.race([exited, new Promise<null>((r) => setTimeout(() => r(null), 60_000).unref())]);
-      if (exitCode === null) throw new Error(`no exit within 60 s of SIGTERM:\n${dump()}`);
+      child.kill('SIGTERM');
+      exitCode = await withTimeout(exited, 60_000, `the exit after SIGTERM:\n${dump()}`);
     } catch (err) {
       failure = err as Error;
     }
   });
 
-  after(() => {
-    if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  after(async () => {
+    await proc?.stop();
     rmSync(tmp, { recursive: true, force: true });
   });
 

@@ -2,12 +2,12 @@
 // the command must not land in it), and `make status` shows the rollout, the HPA and the pods.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { test } from 'node:test';
+import { test } from './helpers/node-test.ts';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const make = (...args: string[]) => execFileSync('make', ['--no-print-directory', ...args], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+const make = (...args: string[]) => execFileSync('make', ['--no-print-directory', ...args], { timeout: 120_000, cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 
 test('make render prints only the manifests: its output parses as YAML, the Deployment included', () => {
   const out = make('render');

@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test } from './helpers/node-test.ts';
 import { fileURLToPath } from 'node:url';
 import { checksFor, runCheck, runMonitor, type MonitorOptions } from '../src/monitor/monitor.ts';
 import { startService } from './helpers/service.ts';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { describe, it } from './helpers/node-test.ts';
 import * as ort from 'onnxruntime-node';
 import { buildFixtures, CLASSIFIER_BIAS, CLASSIFIER_WEIGHTS, FIXTURES_DIR, GATHER_TABLE } from '../scripts/make-fixtures.ts';
 import {

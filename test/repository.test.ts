@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
-import { test } from 'node:test';
+import { test } from './helpers/node-test.ts';
 import { testConfig } from './helpers/config.ts';
 import { AppError } from '../src/errors.ts';
 import { createLogger } from '../src/logger.ts';

@@ -2,7 +2,7 @@
 // every route in it is answered, documented and labelled by its template, and nothing else is documented.
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { after, before, test } from 'node:test';
+import { after, before, test } from './helpers/node-test.ts';
 import { routeLabel } from '../src/http/router.ts';
 import { send, startService, type TestService } from './helpers/service.ts';
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test } from './helpers/node-test.ts';
 import { postJson, send, startService, type TestService } from './helpers/service.ts';
 
 const IRIS = {
@@ -31,8 +31,11 @@ describe('health', () => {
     assert.deepEqual((await get('/healthz')).json, { status: 'ok' });
     const ready = await get('/ready');
     assert.equal(ready.status, 200);
+    assert.deepEqual(ready.json, { status: 'ok' });
     assert.deepEqual((await get('/v2/health/live')).json, { status: 'ok' });
-    assert.equal((await get('/v2/health/ready')).status, 200);
+    const v2Ready = await get('/v2/health/ready');
+    assert.equal(v2Ready.status, 200);
+    assert.deepEqual(v2Ready.json, { status: 'ok' });
   });
 
   test('/ready turns 503 with the reason once a shutdown starts, while /healthz stays 200', async (t) => {
@@ -44,8 +47,12 @@ describe('health', () => {
     assert.equal(ready.status, 503);
     assert.deepEqual(((await ready.json()) as any).reasons, ['shutting down']);
     assert.equal(ready.headers.get('connection'), 'close');
-    assert.equal((await fetch(`${own.url}/v2/health/ready`)).status, 503);
-    assert.equal((await fetch(`${own.url}/healthz`)).status, 200);
+    const v2 = await fetch(`${own.url}/v2/health/ready`);
+    assert.equal(v2.status, 503);
+    assert.deepEqual(((await v2.json()) as any).reasons, ['shutting down']);
+    const live = await fetch(`${own.url}/healthz`);
+    assert.equal(live.status, 200);
+    assert.deepEqual(await live.json(), { status: 'ok' });
   });
 });
 
@@ -61,6 +68,20 @@ describe('POST /predict (default model, row format)', () => {
     assert.ok(Math.abs(scores.setosa + scores.versicolor + scores.virginica - 1) < 1e-5);
   });
 
+  // Caught a planted bug: the scores of two labels swapped (keys, sum and winning label all unchanged).
+  test('each label gets its own score: the row scores equal the V2 probabilities in label order', async () => {
+    const instances = [[5.1, 3.5, 1.4, 0.2], [6.0, 2.9, 4.5, 1.5], [6.9, 3.1, 5.4, 2.1], [5.9, 3.0, 5.1, 1.8]];
+    const rows = await postJson(`${svc.url}/predict`, { instances });
+    const v2 = await postJson(`${svc.url}/v2/models/iris/infer`, { inputs: [{ name: 'input', shape: [4, 4], datatype: 'FP32', data: instances.flat() }] });
+    assert.equal(rows.status, 200, rows.text);
+    assert.equal(v2.status, 200, v2.text);
+    const labels = IRIS.config.labels as string[];
+    const probabilities = v2.json.outputs[0].data as number[];
+    rows.json.predictions.forEach((p: { scores: Record<string, number> }, r: number) => {
+      assert.deepEqual(p.scores, Object.fromEntries(labels.map((l, i) => [l, probabilities[r * labels.length + i]])), `row ${r}`);
+    });
+  });
+
   test('a row of the wrong width is a 400 naming expected and received shapes', async () => {
     const res = await postJson(`${svc.url}/predict`, { instances: [[5.1, 3.5, 1.4]] });
     assert.equal(res.status, 400);
@@ -71,12 +92,17 @@ describe('POST /predict (default model, row format)', () => {
   test('a non-number value is a 400 naming its position', async () => {
     const res = await postJson(`${svc.url}/predict`, { instances: [[5.1, 3.5, 'x', 0.2]] });
     assert.equal(res.status, 400);
+    assert.equal(res.json.code, 'invalid_request');
     assert.match(res.json.error, /instances\[2\] must be a number \(FP32\), got the string "x"/);
   });
 
   test('missing or empty instances is a 400', async () => {
-    assert.match((await postJson(`${svc.url}/predict`, {})).json.error, /^instances: /);
-    assert.match((await postJson(`${svc.url}/predict`, { instances: [] })).json.error, /at least one instance/);
+    for (const [body, says] of [[{}, /^instances: /], [{ instances: [] }, /at least one instance/]] as const) {
+      const res = await postJson(`${svc.url}/predict`, body);
+      assert.equal(res.status, 400, res.text);
+      assert.equal(res.json.code, 'invalid_request');
+      assert.match(res.json.error, says);
+    }
   });
 
   test('a body that is not JSON is a 400, a non-JSON content type a 415', async () => {
@@ -96,14 +122,13 @@ describe('POST /predict (default model, row format)', () => {
 describe('POST /v1/models/:name:predict', () => {
   test('serves a named model, the highest version by default', async () => {
     const res = await postJson(`${svc.url}/v1/models/add:predict`, { instances: [[1, 2], [3, 4]] });
-    assert.equal(res.status, 200);
+    assert.equal(res.status, 200, res.text);
     assert.deepEqual(res.json, { model: 'add', version: '2', predictions: [[3, 4], [5, 6]] });
   });
 
   test('serves a named version', async () => {
     const res = await postJson(`${svc.url}/v1/models/add/versions/1:predict`, { instances: [[1, 2]] });
-    assert.deepEqual(res.json.predictions, [[2, 3]]);
-    assert.equal(res.json.version, '1');
+    assert.deepEqual(res.json, { model: 'add', version: '1', predictions: [[2, 3]] });
   });
 
   test('a model with several inputs takes objects and answers objects keyed by output', async () => {
@@ -111,12 +136,21 @@ describe('POST /v1/models/:name:predict', () => {
     assert.deepEqual(res.json.predictions, [{ sum: [4, 6], product: [3, 8] }]);
     const missing = await postJson(`${svc.url}/v1/models/add_mul:predict`, { instances: [{ a: [1, 2] }] });
     assert.equal(missing.status, 400);
+    assert.equal(missing.json.code, 'invalid_request');
     assert.match(missing.json.error, /instances\[0\]: missing input "b"/);
   });
 
   test('a classifier with labels answers label and scores', async () => {
     const res = await postJson(`${svc.url}/v1/models/classifier:predict`, { instances: [[1, 0], [0, 1], [0, 0]] });
+    assert.equal(res.status, 200, res.text);
     assert.deepEqual(res.json.predictions.map((p: any) => p.label), ['left', 'right', 'neither']);
+    // classifier.onnx is softmax(input · W + B) with logits [2, 0, 1], [0, 2, 1] and [0, 0, 1] for these rows.
+    const softmax = (logits: number[]) => logits.map((z) => Math.exp(z) / logits.reduce((sum, y) => sum + Math.exp(y), 0));
+    const expected = [softmax([2, 0, 1]), softmax([0, 2, 1]), softmax([0, 0, 1])];
+    res.json.predictions.forEach((p: any, r: number) => {
+      assert.deepEqual(Object.keys(p.scores), ['left', 'right', 'neither']);
+      ['left', 'right', 'neither'].forEach((label, i) => assert.ok(Math.abs(p.scores[label] - expected[r]![i]!) < 1e-6, `row ${r} ${label}: ${p.scores[label]} != ${expected[r]![i]}`));
+    });
   });
 
   test('a fixed-shape model takes exactly its rows', async () => {
@@ -124,12 +158,13 @@ describe('POST /v1/models/:name:predict', () => {
     assert.deepEqual(ok.json.predictions, [[2, 3], [4, 5]]);
     const bad = await postJson(`${svc.url}/v1/models/fixed:predict`, { instances: [[1, 2]] });
     assert.equal(bad.status, 400);
+    assert.equal(bad.json.code, 'invalid_request');
     assert.match(bad.json.error, /expected shape \[2, 2\].*got \[1, 2\]/);
   });
 
   test('string models take and return strings', async () => {
-    const res = await postJson(`${svc.url}/v1/models/words:predict`, { instances: [['a', 'b', 'c']] });
-    assert.deepEqual(res.json.predictions, [['a', 'b', 'c']]);
+    const res = await postJson(`${svc.url}/v1/models/words:predict`, { instances: [['a', 'b', 'c'], ['', 'ünï', '✓']] });
+    assert.deepEqual(res.json, { model: 'words', version: '1', predictions: [['a', 'b', 'c'], ['', 'ünï', '✓']] });
   });
 
   test('unknown models and versions are 404s that list what exists', async () => {
@@ -139,6 +174,7 @@ describe('POST /v1/models/:name:predict', () => {
     assert.match(res.json.error, /unknown model "nope"; available: add, add_mul, classifier, fixed, iris, words/);
     const version = await postJson(`${svc.url}/v1/models/add/versions/7:predict`, { instances: [[1, 2]] });
     assert.equal(version.status, 404);
+    assert.equal(version.json.code, 'version_not_found');
     assert.match(version.json.error, /model "add" has no version 7; available: 1, 2/);
   });
 });
@@ -160,8 +196,14 @@ describe('V2 / Open Inference Protocol', () => {
     });
     const v1 = await get('/v2/models/add/versions/1');
     assert.deepEqual(v1.json.versions, ['1', '2']);
-    assert.equal((await get('/v2/models/add/versions/3')).status, 404);
-    assert.equal((await get('/v2/models/missing')).status, 404);
+    const noVersion = await get('/v2/models/add/versions/3');
+    assert.equal(noVersion.status, 404);
+    assert.equal(noVersion.json.code, 'version_not_found');
+    assert.match(noVersion.json.error, /model "add" has no version 3; available: 1, 2/);
+    const missing = await get('/v2/models/missing');
+    assert.equal(missing.status, 404);
+    assert.equal(missing.json.code, 'model_not_found');
+    assert.match(missing.json.error, /unknown model "missing"/);
   });
 
   test('Triton model config describes batching and dims without the batch dimension', async () => {
@@ -180,9 +222,16 @@ describe('V2 / Open Inference Protocol', () => {
   });
 
   test('model ready is 200 for a loaded model and 404 for an unknown one', async () => {
-    assert.equal((await get('/v2/models/iris/ready')).status, 200);
-    assert.equal((await get('/v2/models/add/versions/2/ready')).status, 200);
-    assert.equal((await get('/v2/models/zzz/ready')).status, 404);
+    const iris = await get('/v2/models/iris/ready');
+    assert.equal(iris.status, 200);
+    assert.deepEqual(iris.json, { name: 'iris', ready: true });
+    const add = await get('/v2/models/add/versions/2/ready');
+    assert.equal(add.status, 200);
+    assert.deepEqual(add.json, { name: 'add', ready: true });
+    const unknown = await get('/v2/models/zzz/ready');
+    assert.equal(unknown.status, 404);
+    assert.equal(unknown.json.code, 'model_not_found');
+    assert.match(unknown.json.error, /unknown model "zzz"/);
   });
 
   test('infer with JSON tensors, nested or flat, without a content type', async () => {
@@ -235,6 +284,7 @@ describe('V2 / Open Inference Protocol', () => {
   test('a missing input of a several-input model is named', async () => {
     const res = await postJson(`${svc.url}/v2/models/add_mul/infer`, { inputs: [{ name: 'a', shape: [1, 2], datatype: 'FP32', data: [1, 2] }] });
     assert.equal(res.status, 400);
+    assert.equal(res.json.code, 'invalid_request');
     assert.match(res.json.error, /inputs: missing "b"/);
   });
 });
@@ -244,6 +294,7 @@ describe('errors, headers and docs', () => {
     const res = await get('/nowhere');
     assert.equal(res.status, 404);
     assert.equal(res.json.code, 'route_not_found');
+    assert.match(res.json.error, /\/nowhere/);
   });
 
   test('every response carries x-request-id, taken from the request when given', async () => {

@@ -2,27 +2,15 @@
 // unavailable at once, answers 503 model_unavailable / batch_timeout (never 500, never a hang), restarts
 // its worker and serves again; a model that keeps failing ends the process so Kubernetes replaces the pod.
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
-import { before, test } from 'node:test';
+import { test } from './helpers/node-test.ts';
+import { build, MAIN, ROOT, spawnTracked, waitFor, withTimeout } from './helpers/process.ts';
 import { mlpModel } from '../scripts/onnx/index.ts';
 import { makeRepository } from './helpers/repository.ts';
 import { postJson, send, startService } from './helpers/service.ts';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 // Heavy enough that a 2048-row batch (about 19 GFLOP) takes far longer than a 20 ms batch timeout on any machine.
 const SLOW = mlpModel({ sizes: [256, 2048, 2048, 10], seed: 5 });
 const rows = (n: number, width: number) => ({ instances: Array.from({ length: n }, (_, r) => Array.from({ length: width }, (_, i) => ((r + i) % 7) / 7)) });
-
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 20_000): Promise<number> {
-  const started = performance.now();
-  while (!(await check())) {
-    if (performance.now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return performance.now() - started;
-}
 
 test('a worker that goes away while requests are queued and arriving: not ready at once, 503 model_unavailable (no 500s), restarted, ready again', async (t) => {
   const svc = await startService({ mlp: { versions: { 1: mlpModel({ sizes: [64, 512, 512, 10], seed: 1 }) } } }, { env: { BATCH_DELAY_MS: '5' } });
@@ -36,6 +24,10 @@ test('a worker that goes away while requests are queued and arriving: not ready 
       const res = await postJson(`${svc.url}/v1/models/mlp:predict`, body);
       replies.push({ status: res.status, code: res.json?.code, retryAfter: res.headers.get('retry-after') });
     }
+  });
+  t.after(async () => {
+    stop = true;
+    await withTimeout(Promise.all(clients), 20_000, 'the clients to stop');
   });
   await waitFor('traffic', async () => replies.length >= 20);
 
@@ -90,16 +82,14 @@ test('a batch past its batch_timeout_ms is answered 503 batch_timeout within the
 // Exit 1, or SIGABRT when an abandoned worker is still inside onnxruntime at exit (a native call cannot be
 // interrupted); either way the exit is non-zero and Kubernetes replaces the pod.
 test('a model that keeps failing ends the process with a non-zero exit and a log line naming it', async (t) => {
-  execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'pipe' });
+  build();
   const repo = await makeRepository({ slow: { config: { batch_timeout_ms: 20, max_batch_size: 2048 }, versions: { 1: SLOW } } });
   t.after(() => repo.cleanup());
-  const child = spawn(process.execPath, ['dist/main.js'], {
+  const { child, exited } = spawnTracked(process.execPath, [MAIN], {
     cwd: ROOT,
     env: { PATH: process.env.PATH, PORT: '0', METRICS_PORT: '0', HOST: '127.0.0.1', MODEL_REPOSITORY: repo.dir, WORKER_MAX_RESTARTS: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  t.after(() => child.kill('SIGKILL'));
-  const exited = once(child, 'exit') as Promise<[number | null, string | null]>;
+  }, t.after.bind(t));
   let stdout = '';
   child.stdout!.on('data', (d) => (stdout += d));
   const port = await waitFor('the port', async () => /"port":\d+/.test(stdout)).then(() => Number(/"port":(\d+)/.exec(stdout)![1]));
@@ -113,8 +103,8 @@ test('a model that keeps failing ends the process with a non-zero exit and a log
       else await new Promise((r) => setTimeout(r, 50));
     }
   })();
-  const [code, signal] = await Promise.race([exited, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`still running; codes ${codes.join(',')}`)), 60_000).unref())]);
-  await sender;
+  const { code, signal } = await withTimeout(exited, 60_000, `the process to end itself (codes so far: ${codes.join(',')})`);
+  await withTimeout(sender, 10_000, 'the sender to stop');
   assert.ok(code === 1 || signal === 'SIGABRT', `exit ${code} signal ${signal}`);
   assert.ok(codes.includes('batch_timeout'), codes.join(','));
   const fatal = stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l)).find((l) => l.level === 60);

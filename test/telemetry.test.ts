@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { test } from './helpers/node-test.ts';
 import { postJson, startService } from './helpers/service.ts';
 
 test('/ready is 503 with the reason while models load, 200 once they are warmed up', async (t) => {
@@ -76,7 +76,7 @@ test('a scrape after known traffic counts each outcome and passes promtool check
   assert.match(text, /^process_resident_memory_bytes \d+/m);
   assert.ok(!/route="\/v1\/models\/add/.test(text), 'route labels are patterns, never raw URLs');
 
-  const promtool = spawnSync('promtool', ['--version'], { encoding: 'utf8' });
+  const promtool = spawnSync('promtool', ['--version'], { timeout: 120_000, encoding: 'utf8' });
   if (promtool.error) {
     if (process.env.MESHSERVE_SKIP_PROMTOOL === '1') return t.skip('promtool not installed');
     assert.fail('promtool is missing: install Debian package "prometheus" (.ci/run does), or set MESHSERVE_SKIP_PROMTOOL=1');
@@ -84,7 +84,7 @@ test('a scrape after known traffic counts each outcome and passes promtool check
   const dir = await mkdtemp(join(tmpdir(), 'meshserve-scrape-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
   await writeFile(join(dir, 'scrape.txt'), text);
-  const check = spawnSync('sh', ['-c', `promtool check metrics < ${join(dir, 'scrape.txt')}`], { encoding: 'utf8' });
+  const check = spawnSync('sh', ['-c', `promtool check metrics < ${join(dir, 'scrape.txt')}`], { timeout: 120_000, encoding: 'utf8' });
   assert.equal(check.status, 0, `promtool check metrics:\n${check.stdout}${check.stderr}`);
 });
 

@@ -1,7 +1,7 @@
 // Property-based tests of the tensor codecs: random shapes and element types round-trip through JSON values
 // and the binary extension; random bytes and values only ever raise a 400 AppError.
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { describe, test as nodeTest } from './helpers/node-test.ts';
 import fc from 'fast-check';
 import { AppError } from '../src/errors.ts';
 import { fromBinary, toBinary } from '../src/tensors/binary.ts';
@@ -9,7 +9,32 @@ import { fromHalf, toHalf } from '../src/tensors/fp16.ts';
 import { flatten, fromJsonValues, nest, nestedShape, rowJsonTexts, toJsonArrayText, toJsonValues } from '../src/tensors/json.ts';
 import { elementCount, MAX_ELEMENTS, V2_BY_ELEMENT, type ElementType } from '../src/tensors/types.ts';
 
-const RUNS = { numRuns: 300 };
+/**
+ * Every property runs a fixed number of times from one seed per file run: random unless FC_SEED is given, and
+ * printed with the command that replays a failure (fast-check's own report adds the shrunk counterexample and
+ * its path, which FC_PATH takes to replay only that case).
+ */
+const SEED = process.env.FC_SEED !== undefined ? Number(process.env.FC_SEED) : (Math.random() * 2 ** 31) | 0;
+const PATH = process.env.FC_PATH;
+/** The test running now: the replay command names it, so FC_PATH reaches only its property. */
+let current = '';
+const test = (name: string, fn: () => void) => nodeTest(name, () => {
+  current = name;
+  fn();
+});
+function check<Ts extends unknown[]>(property: fc.IProperty<Ts>, numRuns: number): void {
+  try {
+    fc.assert(property, { numRuns, seed: SEED, ...(PATH ? { path: PATH } : {}) });
+  } catch (err) {
+    const path = /path: "([^"]*)"/.exec((err as Error).message)?.[1];
+    const pattern = `^${current.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`;
+    const replay = `FC_SEED=${SEED}${path ? ` FC_PATH=${path}` : ''} node --import tsx --test --test-name-pattern='${pattern.replace(/'/g, "'\\''")}' test/tensors.property.test.ts`;
+    (err as Error).message = `replay with: ${replay}\n${(err as Error).message}`;
+    throw err;
+  }
+}
+
+const RUNS = 300;
 const TYPES = Object.keys(V2_BY_ELEMENT) as ElementType[];
 
 /** JSON values a client may legitimately send for each element type. */
@@ -70,7 +95,7 @@ describe('row texts', () => {
 
 describe('round trips', () => {
   test('JSON values -> buffer -> JSON values gives the values back, for every element type', () => {
-    fc.assert(
+    check(
       fc.property(tensor, ({ type, dims, values }) => {
         const data = fromJsonValues(type, values, 'data');
         assert.equal(data.length, values.length);
@@ -81,7 +106,7 @@ describe('round trips', () => {
   });
 
   test('buffer -> binary -> buffer is byte-exact, for every element type', () => {
-    fc.assert(
+    check(
       fc.property(tensor, ({ type, dims, values }) => {
         const data = fromJsonValues(type, values, 'data');
         const bytes = toBinary({ type, dims, data });
@@ -94,7 +119,7 @@ describe('round trips', () => {
   });
 
   test('binary decoding copies: changing the request bytes afterwards does not change the tensor', () => {
-    fc.assert(
+    check(
       fc.property(tensor.filter((t) => t.type !== 'string'), ({ type, dims, values }) => {
         const bytes = new Uint8Array(toBinary({ type, dims, data: fromJsonValues(type, values, 'data') }));
         const decoded = fromBinary(type, values.length, bytes, 'data');
@@ -108,7 +133,7 @@ describe('round trips', () => {
   test('JSON output text equals JSON.stringify of the values for any bytes (NaN, infinities and -0 included)', () => {
     const SIZE: Partial<Record<ElementType, number>> = { bool: 1, uint8: 1, int8: 1, uint16: 2, int16: 2, float16: 2, uint32: 4, int32: 4, float32: 4, uint64: 8, int64: 8, float64: 8 };
     const numeric = TYPES.filter((t) => t !== 'string');
-    fc.assert(
+    check(
       fc.property(fc.constantFrom(...numeric), fc.integer({ min: 0, max: 16 }), fc.uint8Array({ minLength: 128, maxLength: 128 }), (type, count, raw) => {
         const bytes = type === 'bool' ? raw.map((b) => b & 1) : raw; // BOOL bytes other than 0 and 1 are refused
         const data = fromBinary(type, count, bytes.subarray(0, count * SIZE[type]!), 'data');
@@ -124,7 +149,7 @@ describe('round trips', () => {
   });
 
   test('nest and flatten are inverse, and nestedShape recovers the dims', () => {
-    fc.assert(
+    check(
       fc.property(tensor, ({ dims, values }) => {
         const nested = nest(values, dims);
         assert.deepStrictEqual(flatten(nested, 'data'), values);
@@ -145,7 +170,7 @@ describe('FP16 conversion', () => {
   });
 
   test('toHalf rounds to the nearest half (relative error at most 2^-11 for normal values)', () => {
-    fc.assert(
+    check(
       fc.property(fc.double({ min: -65504, max: 65504, noNaN: true }), (x) => {
         const y = fromHalf(toHalf(x));
         if (Math.abs(x) >= 2 ** -14) assert.ok(Math.abs(y - x) <= Math.abs(x) * 2 ** -11, `${x} -> ${y}`);
@@ -156,7 +181,7 @@ describe('FP16 conversion', () => {
   });
 
   test('toHalf is monotonic and saturates to infinity past the FP16 range', () => {
-    fc.assert(
+    check(
       fc.property(fc.double({ noNaN: true }), fc.double({ noNaN: true }), (a, b) => {
         const [lo, hi] = a <= b ? [a, b] : [b, a];
         assert.ok(fromHalf(toHalf(lo)) <= fromHalf(toHalf(hi)), `${lo} <= ${hi}`);
@@ -170,46 +195,46 @@ describe('FP16 conversion', () => {
 
 describe('hostile input raises only 400s', () => {
   test('random bytes into fromBinary, for any type and element count', () => {
-    fc.assert(
+    check(
       fc.property(fc.constantFrom(...TYPES), fc.integer({ min: 0, max: 64 }), fc.uint8Array({ maxLength: 600 }), (type, count, bytes) => {
         onlyBadRequest(() => fromBinary(type, count, bytes, 'data'));
       }),
-      { numRuns: 2000 },
+      2_000,
     );
   });
 
   test('random bytes at an offset of a larger buffer, as the request body slices them', () => {
-    fc.assert(
+    check(
       fc.property(fc.constantFrom(...TYPES), fc.integer({ min: 0, max: 16 }), fc.uint8Array({ minLength: 1, maxLength: 300 }), fc.nat(), (type, count, bytes, cut) => {
         const start = cut % bytes.length;
         onlyBadRequest(() => fromBinary(type, count, Buffer.from(bytes).subarray(start), 'data'));
       }),
-      { numRuns: 1000 },
+      1_000,
     );
   });
 
   test('any JSON value as tensor data, for any type', () => {
-    fc.assert(
+    check(
       fc.property(fc.constantFrom(...TYPES), fc.array(fc.jsonValue({ maxDepth: 4 }), { maxLength: 8 }), (type, values) => {
         onlyBadRequest(() => fromJsonValues(type, flatten(values, 'data'), 'data'));
       }),
-      { numRuns: 1000 },
+      1_000,
     );
   });
 
   test('any JSON value as nested instances', () => {
-    fc.assert(
+    check(
       fc.property(fc.jsonValue({ maxDepth: 6 }), (value) => {
         onlyBadRequest(() => nestedShape(value, 'instances'));
         onlyBadRequest(() => flatten(value, 'instances'));
       }),
-      { numRuns: 1000 },
+      1_000,
     );
   });
 
   test('any dims: elementCount returns the product within the cap or raises a 400', () => {
     const dim = fc.oneof(fc.integer({ min: -5, max: 1e6 }), fc.double(), fc.constantFrom(2 ** 53, 1e308, -0, NaN, Infinity));
-    fc.assert(
+    check(
       fc.property(fc.array(dim, { maxLength: 8 }), (dims) => {
         onlyBadRequest(() => {
           const count = elementCount(dims, 'shape');
@@ -217,7 +242,7 @@ describe('hostile input raises only 400s', () => {
           assert.ok(count <= MAX_ELEMENTS);
         });
       }),
-      { numRuns: 2000 },
+      2_000,
     );
   });
 

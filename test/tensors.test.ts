@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { test } from './helpers/node-test.ts';
 import { AppError } from '../src/errors.ts';
 import { fromBinary, toBinary } from '../src/tensors/binary.ts';
 import { fromHalf, toHalf } from '../src/tensors/fp16.ts';
@@ -74,6 +74,29 @@ test('BYTES binary data with a length prefix running past the end is refused', (
   bytes.writeUInt32LE(100, 0);
   assert.throws(() => fromBinary('string', 1, bytes, 'inputs[0]'), /declares 100 bytes but only 2 remain/);
   assert.throws(() => fromBinary('string', 1, Buffer.from([1, 0]), 'inputs[0]'), /truncated 4-byte length prefix/);
+});
+
+// Fixed cases that once took a random round trip to find: a decoder that stops when only a 4-byte length prefix
+// is left (`offset + 4 < length`) refuses a trailing empty string. The bytes are written out by hand.
+const bytesElements = (...parts: string[]) =>
+  Buffer.concat(parts.flatMap((p) => {
+    const data = Buffer.from(p, 'utf8');
+    const prefix = Buffer.alloc(4);
+    prefix.writeUInt32LE(data.length, 0);
+    return [prefix, data];
+  }));
+const BYTES_EDGES: string[][] = [[''], ['a', ''], ['', ''], ['', '', ''], ['abc', '', 'd', ''], ['', 'ünï', '']];
+for (const values of BYTES_EDGES) {
+  test(`BYTES binary data ${JSON.stringify(values)} decodes to exactly those strings and encodes back to the same bytes`, () => {
+    const bytes = bytesElements(...values);
+    assert.deepEqual(fromBinary('string', values.length, bytes, 'x'), values);
+    assert.deepEqual(Buffer.from(toBinary({ type: 'string', dims: [values.length], data: values })), bytes);
+  });
+}
+
+test('BYTES binary data with more or fewer elements than the shape is refused, trailing empty strings counted', () => {
+  assert.throws(() => fromBinary('string', 1, bytesElements('a', ''), 'x'), /shape needs 1 BYTES elements/);
+  assert.throws(() => fromBinary('string', 3, bytesElements('a', ''), 'x'), /shape needs 3 BYTES elements, binary data holds 2/);
 });
 
 test('BOOL binary bytes other than 0 and 1 are refused', () => {

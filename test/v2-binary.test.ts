@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { after, before, test } from './helpers/node-test.ts';
 import { toBinary } from '../src/tensors/binary.ts';
 import { fromJsonValues } from '../src/tensors/json.ts';
 import { V2_BY_ELEMENT, type ElementType } from '../src/tensors/types.ts';

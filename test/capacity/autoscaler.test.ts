@@ -1,6 +1,6 @@
 // The HPA's rules against worked examples of the Kubernetes documentation's algorithm.
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { test } from '../helpers/node-test.ts';
 import { DEFAULT_BEHAVIOR, desiredFor, Hpa, type HpaSpec, type MetricSample } from '../../bench/capacity/autoscaler.ts';
 import { SHIPPED_BEHAVIOR } from '../../bench/capacity/policies.ts';
 

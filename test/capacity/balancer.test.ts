@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { test } from '../helpers/node-test.ts';
 import { P2cBalancer } from '../../bench/capacity/balancer.ts';
 import { CounterSeries } from '../../bench/capacity/prometheus.ts';
 import { Rng } from '../../bench/capacity/rng.ts';

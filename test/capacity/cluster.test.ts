@@ -1,6 +1,6 @@
 // The whole loop on a small, slow pod (10 ms a request, no batching gain), so it runs in a moment.
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { test } from '../helpers/node-test.ts';
 import { DEFAULT_BEHAVIOR } from '../../bench/capacity/autoscaler.ts';
 import { simulateCluster } from '../../bench/capacity/cluster.ts';
 import type { PodProfile } from '../../bench/capacity/pod.ts';

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { test } from '../helpers/node-test.ts';
 import { EventQueue } from '../../bench/capacity/events.ts';
 import { Rng } from '../../bench/capacity/rng.ts';
 

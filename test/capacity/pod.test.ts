@@ -1,6 +1,6 @@
 // The pod model against known answers: processor sharing, an M/D/1 queue, the batcher's rules.
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { test } from '../helpers/node-test.ts';
 import { simulateClosedLoop } from '../../bench/capacity/closed.ts';
 import { Cpu } from '../../bench/capacity/cpu.ts';
 import { EventQueue } from '../../bench/capacity/events.ts';

@@ -2,10 +2,11 @@
 // broken at the protocol level.
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { describe, test } from 'node:test';
+import { describe, test } from '../helpers/node-test.ts';
 import { createHttpServer, listen } from '../../src/http/server.ts';
 import { MAX_HEADERS } from '../../src/http/router.ts';
 import { assertRejected, assertStillServes, BODY_LIMIT, parseRaw, rawExchange, send, useService } from './helpers.ts';
+import { collectGarbage } from '../helpers/gc.ts';
 
 const svc = useService();
 const LINKERD_INBOUND_IDLE_MS = 3000;
@@ -113,7 +114,7 @@ describe('the body limit is enforced before the body is buffered or parsed', () 
     ['/v2/models/vec/infer', {}],
   ] as const) {
     test(`${path}: 128 MB declared and sent answers 413 without holding it in memory`, async () => {
-      global.gc?.();
+      collectGarbage();
       const before = process.memoryUsage();
       const res = await upload(svc().url, path, 128 * 2 ** 20, headers);
       const after = process.memoryUsage();
@@ -128,26 +129,26 @@ describe('the body limit is enforced before the body is buffered or parsed', () 
 });
 
 describe('requests broken at the protocol level', () => {
-  const PROTOCOL_CASES: [string, string, number][] = [
-    ['a body shorter than its Content-Length, then the client half-closes', 'POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"instances":[[1,', 400],
-    ['a V2 body shorter than its Content-Length', 'POST /v2/models/vec/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"inputs":[', 400],
-    ['a request line that is not HTTP', 'GARBAGE\r\n\r\n', 400],
-    ['both Content-Length and Transfer-Encoding (smuggling)', 'POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 400],
-    ['a malformed chunk size', 'POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\nabc\r\n', 400],
-    ['a URL of 20000 characters', `GET /v2/models/${'a'.repeat(20_000)} HTTP/1.1\r\nHost: x\r\n\r\n`, 431],
-    ['a header of 20000 characters', `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431],
+  const PROTOCOL_CASES: [string, string, number, string][] = [
+    ['a body shorter than its Content-Length, then the client half-closes', 'POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"instances":[[1,', 400, 'bad_request'],
+    ['a V2 body shorter than its Content-Length', 'POST /v2/models/vec/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"inputs":[', 400, 'bad_request'],
+    ['a request line that is not HTTP', 'GARBAGE\r\n\r\n', 400, 'bad_request'],
+    ['both Content-Length and Transfer-Encoding (smuggling)', 'POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 400, 'bad_request'],
+    ['a malformed chunk size', 'POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\nabc\r\n', 400, 'bad_request'],
+    ['a URL of 20000 characters', `GET /v2/models/${'a'.repeat(20_000)} HTTP/1.1\r\nHost: x\r\n\r\n`, 431, 'headers_too_large'],
+    ['a header of 20000 characters', `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431, 'headers_too_large'],
   ];
-  for (const [what, payload, status] of PROTOCOL_CASES) {
+  for (const [what, payload, status, code] of PROTOCOL_CASES) {
     test(`${what}: ${status}, the connection closes, the service goes on`, async () => {
       const { text, closed } = await rawExchange(svc().url, payload, { halfClose: true });
       assert.equal(parseRaw(text).status, status, text.slice(0, 200));
       assert.ok(closed, 'the server closes the connection');
       await assertStillServes(svc().url);
     });
-    test(`${what}: the ${status} has a JSON error and code`, async () => {
+    test(`${what}: the ${status} has a JSON error and the code ${code}`, async () => {
       const { text } = await rawExchange(svc().url, payload, { halfClose: true });
       const res = parseRaw(text);
-      assertRejected({ status: res.status, headers: new Headers(res.headers), text: res.body, json: JSON.parse(res.body || 'null') }, status);
+      assertRejected({ status: res.status, headers: new Headers(res.headers), text: res.body, json: JSON.parse(res.body || 'null') }, status, code);
     });
   }
 

@@ -1,6 +1,6 @@
 // Unknown models and versions, names with path segments or thousands of characters, on every named route.
 // Names are matched against what was loaded: nothing a client puts in a name can reach the filesystem.
-import { describe } from 'node:test';
+import { describe } from '../helpers/node-test.ts';
 import { runCases, useService, type Case } from './helpers.ts';
 
 const svc = useService();
@@ -54,7 +54,7 @@ for (const route of ROUTES) {
     cases.push({ name: `${route.label} of vec with ${what}`, method: route.method, path: route.path('vec', version), body: route.body, headers: route.headers, status: 404, code: 'version_not_found', says: /no version/ });
   }
   // A name that is not valid percent-encoding cannot be decoded at all.
-  cases.push({ name: `${route.label} with malformed percent-encoding`, method: route.method, path: route.path('%E0%A4%A'), body: route.body, headers: route.headers, status: 400 });
+  cases.push({ name: `${route.label} with malformed percent-encoding`, method: route.method, path: route.path('%E0%A4%A'), body: route.body, headers: route.headers, status: 400, code: 'invalid_request', says: /not valid percent-encoding/ });
 }
 // Unknown routes around the model routes answer JSON 404s too.
 for (const [what, path] of <[string, string][]>[

@@ -1,15 +1,24 @@
 // Hostile input on the row-format routes: POST /predict, /v1/models/<name>:predict, /v1/models/<name>/versions/<v>:predict.
 import { gzipSync } from 'node:zlib';
-import { describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { describe, test } from '../helpers/node-test.ts';
 import { BODY_LIMIT, deepArray, deepObject, runCases, useService, type Case } from './helpers.ts';
 
 const svc = useService();
 const JSON_CT = { 'content-type': 'application/json' };
 const ROUTES = ['/predict', '/v1/models/vec:predict', '/v1/models/vec/versions/1:predict'];
 
+const bytes = (...parts: (string | number[])[]) => Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'latin1') : Buffer.from(p))));
+const INVALID_UTF8_IN_STRING = bytes('{"instances":[["', [0xff, 0xfe], '",2,3]]}');
+const INVALID_UTF8_TOKEN = bytes('{"instances":[[1,2,3]]', [0xc3, 0x28], '}');
+
+test('the invalid UTF-8 bodies really are invalid UTF-8', () => {
+  for (const body of [INVALID_UTF8_IN_STRING, INVALID_UTF8_TOKEN]) assert.throws(() => new TextDecoder('utf-8', { fatal: true }).decode(body), TypeError);
+});
+
 /** Cases that every row route must reject the same way. */
 function perRoute(path: string): Case[] {
-  const post = (name: string, body: string, status: number, code: string | RegExp, says?: RegExp, headers: Record<string, string> = JSON_CT): Case => ({ name: `${path}: ${name}`, path, headers, body, status, code, says });
+  const post = (name: string, body: string | Uint8Array, status: number, code: string, says?: RegExp, headers: Record<string, string> = JSON_CT): Case => ({ name: `${path}: ${name}`, path, headers, body, status, code, says });
   return [
     // malformed and truncated JSON
     post('empty body', '', 400, 'invalid_request', /instances/),
@@ -20,7 +29,9 @@ function perRoute(path: string): Case[] {
     post('a bare number', '123', 400, 'invalid_json'),
     post('null', 'null', 400, 'invalid_json'),
     post('NaN literal', '{"instances":[[NaN,1,2]]}', 400, 'invalid_json'),
-    post('invalid UTF-8', '{"instances":[["\xff\xfe"]]}', 400, /invalid_request|invalid_json/),
+    // Real invalid UTF-8 on the wire (bytes, not a JS string, which fetch would encode as valid UTF-8).
+    post('invalid UTF-8 inside a string', INVALID_UTF8_IN_STRING, 400, 'invalid_request', /FP32/),
+    post('invalid UTF-8 between tokens', INVALID_UTF8_TOKEN, 400, 'invalid_json', /not valid JSON/),
     // wrong content type
     post('text/plain', '{"instances":[[1,2,3]]}', 415, 'unsupported_media_type', /content-type/, { 'content-type': 'text/plain' }),
     post('form encoding', 'instances=1', 415, 'unsupported_media_type', undefined, { 'content-type': 'application/x-www-form-urlencoded' }),
@@ -28,7 +39,7 @@ function perRoute(path: string): Case[] {
     post('octet-stream', '{"instances":[[1,2,3]]}', 415, 'unsupported_media_type', undefined, { 'content-type': 'application/octet-stream' }),
     post('an unsupported charset', '{"instances":[[1,2,3]]}', 415, 'unsupported_encoding', undefined, { 'content-type': 'application/json; charset=latin1' }),
     post('an unknown content-encoding', '{"instances":[[1,2,3]]}', 415, 'unsupported_encoding', undefined, { ...JSON_CT, 'content-encoding': 'compress' }),
-    post('gzip that is not gzip', 'plain text', 400, /./, undefined, { ...JSON_CT, 'content-encoding': 'gzip' }),
+    post('gzip that is not gzip', 'plain text', 400, 'invalid_body', /not valid gzip data/, { ...JSON_CT, 'content-encoding': 'gzip' }),
     // wrong or missing fields
     post('an array body', '[[1,2,3]]', 400, 'invalid_request', /object/),
     post('no instances', '{"inputs":[[1,2,3]]}', 400, 'invalid_request', /instances/),

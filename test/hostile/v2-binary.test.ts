@@ -1,5 +1,5 @@
 // Triton's binary tensor data extension with headers and sizes that lie.
-import { describe } from 'node:test';
+import { describe } from '../helpers/node-test.ts';
 import { runCases, useService, type Case } from './helpers.ts';
 
 const svc = useService();

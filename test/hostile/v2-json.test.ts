@@ -1,7 +1,7 @@
 // Hostile JSON bodies on POST /v2/models/<name>[/versions/<v>]/infer, including absurd shapes that must be
 // rejected before anything is allocated.
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { describe, test } from '../helpers/node-test.ts';
 import { assertRejected, assertStillServes, BODY_LIMIT, deepArray, deepObject, runCases, send, useService, type Case } from './helpers.ts';
 
 const svc = useService();
@@ -11,7 +11,7 @@ const input = (over: Record<string, unknown> = {}) => ({ name: 'x', shape: [1, 3
 const body = (inputs: unknown[], extra: Record<string, unknown> = {}) => JSON.stringify({ inputs, ...extra });
 
 function perRoute(path: string): Case[] {
-  const c = (name: string, text: string, says?: RegExp, status = 400, code: string | RegExp = 'invalid_request', todo?: string): Case => ({ name: `${path}: ${name}`, path, body: text, status, code, says, todo });
+  const c = (name: string, text: string, says?: RegExp, status = 400, code: string = 'invalid_request'): Case => ({ name: `${path}: ${name}`, path, body: text, status, code, says });
   return [
     // malformed and truncated
     c('an empty body', '', /empty/),
@@ -113,7 +113,9 @@ describe(`absurd shapes are rejected fast, without memory growth (${ABSURD.lengt
         const ms = performance.now() - started;
         assertRejected(reply, 400, 'invalid_request');
         assert.match(reply.json.error, /shape|elements|bytes/);
-        assert.ok(ms < 500, `answered in ${ms.toFixed(0)} ms`);
+        // Allocating first would show in the RSS check below; this bound only catches a reply that waits on
+        // gigabytes of work, with room for a loaded 2-core machine.
+        assert.ok(ms < 5000, `answered in ${ms.toFixed(0)} ms`);
       }
       const grewMb = (process.memoryUsage().rss - rssBefore) / 2 ** 20;
       // One FP32 tensor of [8e7, 3] alone would be 915 MB.
