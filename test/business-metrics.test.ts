@@ -4,7 +4,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { describe, test } from 'node:test';
+import { describe, test } from './helpers/node-test.ts';
 import { fileURLToPath } from 'node:url';
 import { loadIris, splitIris } from '../scripts/train-iris.ts';
 import { createLogger } from '../src/logger.ts';
@@ -129,7 +129,7 @@ describe('business metrics on the iris model', () => {
     // Every prediction so far is counted once: 30 held-out rows and 30 drifted ones.
     assert.equal(LABELS.reduce((a, label) => a + s2.get('meshserve_predictions_total', { model: 'iris', version: '1', label }), 0), 60);
 
-    const promtool = spawnSync('promtool', ['--version'], { encoding: 'utf8' });
+    const promtool = spawnSync('promtool', ['--version'], { encoding: 'utf8', timeout: 30_000 });
     if (promtool.error) {
       if (process.env.MESHSERVE_SKIP_PROMTOOL === '1') return t.skip('promtool not installed');
       assert.fail('promtool is missing: install Debian package "prometheus", or set MESHSERVE_SKIP_PROMTOOL=1');
@@ -137,7 +137,7 @@ describe('business metrics on the iris model', () => {
     const dir = await mkdtemp(join(tmpdir(), 'meshserve-business-'));
     t.after(() => rm(dir, { recursive: true, force: true }));
     await writeFile(join(dir, 'scrape.txt'), s2.text);
-    const check = spawnSync('sh', ['-c', `promtool check metrics < ${join(dir, 'scrape.txt')}`], { encoding: 'utf8' });
+    const check = spawnSync('sh', ['-c', `promtool check metrics < ${join(dir, 'scrape.txt')}`], { encoding: 'utf8', timeout: 60_000 });
     assert.equal(check.status, 0, `promtool check metrics:\n${check.stdout}${check.stderr}`);
   });
 

@@ -1,7 +1,7 @@
 // Large bodies are decoded, and large responses encoded, in the codec worker: the results and the errors
 // are the same as on the main thread, and the main thread stays free while a large body is parsed.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { after, before, test } from './helpers/node-test.ts';
 import { mlpModel } from '../scripts/onnx/index.ts';
 import { OFFLOAD_BODY_BYTES } from '../src/codecs/offload.ts';
 import { postJson, send, startService, type TestService } from './helpers/service.ts';

@@ -2,7 +2,7 @@
 // through the downward API, so the service's memory budget always follows the pod's limit.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { describe, test } from 'node:test';
+import { describe, test } from './helpers/node-test.ts';
 import { find, type K8sObject, ofKind, render, renderEditedProduction, renderProductionWithCanary, repoRoot } from './helpers/k8s.ts';
 
 const APP = 'linkerd-service-mesh-machine-learning-pi';

@@ -4,7 +4,7 @@
 // one request at BODY_LIMIT could never fit.
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { describe, test } from 'node:test';
+import { describe, test } from './helpers/node-test.ts';
 import { MemoryBudget, requestCost } from '../src/inference/memory-budget.ts';
 import { cgroupMemoryLimit, parseQuantity } from '../src/memory.ts';
 import { MEMORY_RESERVE, MEMORY_TARGET } from '../src/service.ts';

@@ -77,7 +77,7 @@ function onlyBadRequest(fn: () => unknown): void {
 
 describe('row texts', () => {
   test('rowJsonTexts prints each row exactly as JSON.stringify of the nested values does, for every element type and shape', () => {
-    fc.assert(
+    check(
       fc.property(tensor, ({ type, dims, values }) => {
         const t = { type, dims, data: fromJsonValues(type, values, 'data') };
         const nested = nest(toJsonValues(t), dims) as unknown[];
