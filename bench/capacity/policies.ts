@@ -7,16 +7,10 @@ export const INFLIGHT_TARGET = 6;
 export const CPU_BACKSTOP_UTILIZATION = 200;
 
 /** The behaviour in k8s/components/autoscaling-keda and autoscaling-adapter. */
+// Scale-up as the HPA's default; scale-down at most 2 pods a minute instead of all at once.
 export const SHIPPED_BEHAVIOR: Behavior = {
-  scaleUp: {
-    stabilizationWindowSeconds: 0,
-    selectPolicy: 'Max',
-    policies: [
-      { type: 'Percent', value: 100, periodSeconds: 15 },
-      { type: 'Pods', value: 4, periodSeconds: 15 },
-    ],
-  },
-  scaleDown: { stabilizationWindowSeconds: 300, selectPolicy: 'Max', policies: [{ type: 'Pods', value: 2, periodSeconds: 60 }] },
+  scaleUp: DEFAULT_BEHAVIOR.scaleUp,
+  scaleDown: { ...DEFAULT_BEHAVIOR.scaleDown, policies: [{ type: 'Pods', value: 2, periodSeconds: 60 }] },
 };
 
 export interface Policy {
