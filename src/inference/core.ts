@@ -1,6 +1,7 @@
 // The transport-neutral inference core: every transport (row format and V2 over HTTP, and any later one)
 // resolves a model through it, decodes with its own codec, and runs through it, so admission, deadlines,
 // outcome counting and the per-request log fields exist once.
+import { setMaxListeners } from 'node:events';
 import type { Clock } from '../clock.ts';
 import { AppError } from '../errors.ts';
 import type { Outcome } from '../metrics.ts';
@@ -137,6 +138,8 @@ async function submitInBatches(model: Model, inputs: Tensors, options: { deadlin
   // Inputs whose first dimensions disagree go through whole: the batcher refuses them with a 400.
   if (!model.batchable || rows <= max || Object.values(inputs).some((t) => t.dims[0] !== rows)) return model.submit(inputs, options);
   const parts: Promise<BatchResult>[] = [];
+  // Every part listens to the client's abort signal while it is queued.
+  if (options.signal) setMaxListeners(Math.ceil(rows / max) + 10, options.signal);
   for (let start = 0; start < rows; start += max) {
     const part: Tensors = {};
     for (const [name, t] of Object.entries(inputs)) part[name] = sliceRows(t, start, Math.min(max, rows - start));
