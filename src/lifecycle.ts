@@ -13,7 +13,6 @@ const NEXT: Record<Phase, Phase[]> = {
 
 export class Lifecycle {
   #phase: Phase = 'starting';
-  readonly #listeners: ((phase: Phase) => void)[] = [];
 
   get phase(): Phase {
     return this.#phase;
@@ -28,11 +27,6 @@ export class Lifecycle {
   moveTo(phase: Phase): void {
     if (!NEXT[this.#phase].includes(phase)) return;
     this.#phase = phase;
-    for (const listener of this.#listeners) listener(phase);
-  }
-
-  onChange(listener: (phase: Phase) => void): void {
-    this.#listeners.push(listener);
   }
 
   /** Why the service should not receive traffic, as far as the lifecycle knows (while starting, the repository says what is loading). */

@@ -8,15 +8,6 @@ import { checkJsonContentType, readBody } from './body.ts';
 import { sendText } from './reply.ts';
 import type { HandlerContext } from './router.ts';
 
-/** Aborts when the client goes away before the response is sent, so queued work can be dropped. */
-function clientSignal(res: ServerResponse): AbortSignal {
-  const controller = new AbortController();
-  res.once('close', () => {
-    if (!res.writableFinished) controller.abort();
-  });
-  return controller.signal;
-}
-
 /** The body's size as declared, or the most it may be (chunked, or compressed: it is charged as if it were that large). */
 function bodyEstimate(req: IncomingMessage, format: BodyFormat, bodyLimit: number): BodyEstimate {
   const declared = Number(req.headers['content-length']);
@@ -24,22 +15,29 @@ function bodyEstimate(req: IncomingMessage, format: BodyFormat, bodyLimit: numbe
   return { format, bytes: plain && Number.isSafeInteger(declared) && declared >= 0 ? Math.min(declared, bodyLimit) : bodyLimit };
 }
 
-/** Admits a request through the core and gives its memory back when the response is done or the client left. */
+/**
+ * Admits a request through the core. One 'close' listener ends it: the memory charge is given back, and a
+ * client that left before its answer aborts the signal, so its queued work is dropped.
+ */
 function begin(core: InferenceCore, req: IncomingMessage, res: ServerResponse, params: Record<string, string>, body: BodyEstimate) {
   const call = core.begin(params.name, params.version, body);
-  res.once('close', () => call.end());
-  return call;
+  const controller = new AbortController();
+  res.once('close', () => {
+    if (!res.writableFinished) controller.abort();
+    call.end();
+  });
+  return { call, signal: controller.signal };
 }
 
 /** Row format: POST /predict and POST /v1/models/{name}[/versions/{version}]:predict. */
 export function rowHandler(core: InferenceCore, codecs: Codecs, bodyLimit: number) {
   return async ({ req, res, params, state }: HandlerContext) => {
-    const call = begin(core, req, res, params, bodyEstimate(req, 'rows', bodyLimit));
+    const { call, signal } = begin(core, req, res, params, bodyEstimate(req, 'rows', bodyLimit));
     checkJsonContentType(req);
     const body = await readBody(req, bodyLimit);
     const request = await call.decode((model) => codecs.decodeRows(model, body));
     state.inference = call.trace;
-    const outputs = await call.run(request.inputs, { timeoutMs: request.timeoutMs, signal: clientSignal(res) });
+    const outputs = await call.run(request.inputs, { timeoutMs: request.timeoutMs, signal });
     sendText(res, 200, await codecs.encodeRows(call.model, outputs, request.count));
   };
 }
@@ -48,12 +46,12 @@ export function rowHandler(core: InferenceCore, codecs: Codecs, bodyLimit: numbe
 export function v2InferHandler(core: InferenceCore, codecs: Codecs, bodyLimit: number) {
   return async ({ req, res, params, state }: HandlerContext) => {
     const binary = req.headers[HEADER_LENGTH] !== undefined;
-    const call = begin(core, req, res, params, bodyEstimate(req, binary ? 'v2-binary' : 'v2-json', bodyLimit));
+    const { call, signal } = begin(core, req, res, params, bodyEstimate(req, binary ? 'v2-binary' : 'v2-json', bodyLimit));
     const body = await readBody(req, bodyLimit);
     const header = req.headers[HEADER_LENGTH];
     const request = await call.decode((model) => codecs.decodeV2(model, body, Array.isArray(header) ? header[0] : header));
     state.inference = call.trace;
-    const outputs = await call.run(request.inputs, { timeoutMs: request.timeoutMs, signal: clientSignal(res) });
+    const outputs = await call.run(request.inputs, { timeoutMs: request.timeoutMs, signal });
     const encoded = await codecs.encodeV2(call.model, request.id, outputs, request.outputs);
     res.writeHead(200, { ...encoded.headers, 'content-length': Buffer.byteLength(encoded.body) });
     res.end(encoded.body);

@@ -90,12 +90,3 @@ export function startRequest(deps: RequestLogDeps, req: IncomingMessage, res: Se
   });
   return state;
 }
-
-/** Aborts when the client goes away before the response is sent, so queued work can be dropped. */
-export function clientSignal(res: ServerResponse): AbortSignal {
-  const controller = new AbortController();
-  res.once('close', () => {
-    if (!res.writableFinished) controller.abort();
-  });
-  return controller.signal;
-}
