@@ -1,8 +1,10 @@
 // A/B of built trees on one core: `node --import tsx bench/ab.ts <label>=<root> ... [--rounds=N] [--seconds=S]`.
 // Each root must hold a built dist/main.js. Every round starts each tree's service pinned to core 0 (taskset,
 // when the machine has 2+ cores), runs iris /predict and MLP V2 binary at 64 connections from this process
-// (pin it to another core: `taskset -c 1 node ...`), and stops it. Prints medians of req/s and p99 per tree.
+// (pin it to another core: `taskset -c 1 node ...`), and stops it. Prints medians of req/s, p99 and peak RSS per tree.
 import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { median, runLoad } from './lib/load.ts';
@@ -20,11 +22,18 @@ const seconds = Number(values.seconds);
 const pin = os.cpus().length >= 2;
 if (!pin) console.log('one core only: the service is not pinned');
 const repo = makeRepository();
+// Trees older than the config.json "reference" block refuse it: A/Bs compare without input statistics
+// (their cost is measured on its own in bench/business-metrics.ts).
+const irisConfig = path.join(repo.dir, 'iris', 'config.json');
+const { reference: _reference, ...plainConfig } = JSON.parse(readFileSync(irisConfig, 'utf8')) as Record<string, unknown>;
+writeFileSync(irisConfig, JSON.stringify(plainConfig));
 const scenarios: [string, Payload][] = [
   ['iris /predict c64', irisPredict],
   ['MLP V2 binary c64', mlpBinary()],
 ];
 const results: Record<string, Record<string, { rps: number[]; p99: number[] }>> = {};
+/** Peak RSS (VmHWM) of each tree's service over its round, MB. */
+const peaks: Record<string, number[]> = {};
 
 for (let round = 1; round <= rounds; round++) {
   for (const { label, root } of trees) {
@@ -49,6 +58,8 @@ for (let round = 1; round <= rounds; round++) {
       r.p99.push(run.p99);
       console.log(`round ${round} ${label} ${name}: ${Math.round(run.reqPerSec)} req/s, p99 ${run.p99} ms`);
     }
+    const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1];
+    if (hwm) (peaks[label] ??= []).push(Number(hwm) / 1024);
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));
   }
@@ -61,3 +72,4 @@ for (const [name, byTree] of Object.entries(results)) {
   const ratio = median(byTree[trees.at(-1)!.label]!.rps) / median(byTree[trees[0]!.label]!.rps);
   console.log(`| ${name} | ${cells.join(' | ')} | ${ratio.toFixed(2)} |`);
 }
+console.log(`| peak RSS MB (VmHWM, median of rounds) | ${trees.map((t) => (peaks[t.label] ? median(peaks[t.label]!).toFixed(0) : '-')).join(' | ')} | |`);
