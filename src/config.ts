@@ -73,6 +73,14 @@ const envSchema = z.object({
   ORT_INTRA_OP_THREADS: int(1, 256, 1),
   BATCH_TIMEOUT_MS: int(1, 3_600_000, 60_000),
   WORKER_MAX_RESTARTS: int(0, 1000, 5),
+  /** Inference worker threads; unset: the CPUs the process may use (main.ts: cgroup quota included). */
+  INFERENCE_WORKERS: z
+    .string()
+    .trim()
+    .regex(/^\d+$/, { message: 'an integer from 1 to 64' })
+    .transform(Number)
+    .pipe(z.number().int().min(1, { message: 'an integer from 1 to 64' }).max(64, { message: 'an integer from 1 to 64' }))
+    .optional(),
 });
 
 export type Config = Readonly<z.output<typeof envSchema>>;

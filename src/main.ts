@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { checkModelRepository, ConfigError, parseConfig, type Config } from './config.ts';
 import { createLogger } from './logger.ts';
+import { usableCpus } from './cpus.ts';
 import { cgroupMemoryLimit } from './memory.ts';
 import { createService, listen } from './service.ts';
 
@@ -33,11 +34,15 @@ process.on('unhandledRejection', fatal('unhandled promise rejection'));
 const memoryLimit = config.MEMORY_LIMIT ?? cgroupMemoryLimit();
 logger.info({ memoryLimit, from: config.MEMORY_LIMIT !== undefined ? 'MEMORY_LIMIT' : memoryLimit !== undefined ? 'cgroup' : 'none' }, 'memory limit');
 
+const inferenceWorkers = config.INFERENCE_WORKERS ?? usableCpus();
+logger.info({ inferenceWorkers, from: config.INFERENCE_WORKERS !== undefined ? 'INFERENCE_WORKERS' : 'usable CPUs' }, 'inference workers');
+
 const service = createService({
   config,
   logger,
   version,
   memoryLimit,
+  inferenceWorkers,
   onGiveUp: (reason) => {
     logger.fatal({ reason }, 'a model keeps failing; exiting so Kubernetes replaces the pod');
     process.exit(1);

@@ -115,6 +115,12 @@ export function createMetrics(options: { maxBatchSize?: number; defaultMetrics?:
       labelNames: ['model', 'version', 'reason'] as const,
       registers,
     }),
+    warmupFailures: new Counter({
+      name: 'meshserve_model_warmup_failures_total',
+      help: 'Automatic warm-ups (zero inputs) the model rejected; the model serves anyway (config.json warmup).',
+      labelNames: modelLabels,
+      registers,
+    }),
     modelLoadDuration: new Gauge({
       name: 'meshserve_model_load_duration_seconds',
       help: 'Time taken to load and warm up the model version.',

@@ -22,6 +22,8 @@ export interface ServiceOptions {
   onGiveUp?: (reason: string) => void;
   /** Bytes the process may use (MEMORY_LIMIT or the cgroup's); undefined: no memory-bounded admission. */
   memoryLimit?: number;
+  /** Inference worker threads when INFERENCE_WORKERS is unset (main.ts: the usable CPUs); default 1. */
+  inferenceWorkers?: number;
   /** Resident memory now, bytes (tests replace it). */
   rss?: () => number;
 }
@@ -37,7 +39,14 @@ export function createService(options: ServiceOptions) {
   const clock = options.clock ?? systemClock;
   const metrics = createMetrics({ maxBatchSize: config.MAX_BATCH_SIZE });
   const lifecycle = new Lifecycle();
-  const repository = new ModelRepository({ config, metrics, logger, clock, supervision: options.onGiveUp && { onGiveUp: options.onGiveUp } });
+  const repository = new ModelRepository({
+    config,
+    metrics,
+    logger,
+    clock,
+    workers: config.INFERENCE_WORKERS ?? options.inferenceWorkers,
+    supervision: options.onGiveUp && { onGiveUp: options.onGiveUp },
+  });
   const core = new InferenceCore({ repository, clock, requestTimeoutMs: config.REQUEST_TIMEOUT_MS });
   const codecs = new Codecs();
   const app = createApp({ config, core, codecs, repository, lifecycle, metrics, logger, version });

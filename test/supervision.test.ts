@@ -58,12 +58,16 @@ test('a worker that goes away while requests are queued and arriving: not ready 
   assert.match(after, /meshserve_model_ready\{model="mlp",version="1"\} 1/);
 });
 
-test('a batch past its batch_timeout_ms is answered 503 batch_timeout within the timeout plus a margin; other models keep serving; the model serves again', async (t) => {
-  const svc = await startService({
-    slow: { config: { batch_timeout_ms: 20, max_batch_size: 2048 }, versions: { 1: SLOW } },
-    other: { versions: { 1: mlpModel({ sizes: [8, 8, 2], seed: 2 }) } },
-  });
+test('a batch past its batch_timeout_ms is answered 503 batch_timeout within the timeout plus a margin; models on other workers keep serving; the model serves again', async (t) => {
+  const svc = await startService(
+    {
+      slow: { config: { batch_timeout_ms: 20, max_batch_size: 2048 }, versions: { 1: SLOW } },
+      other: { versions: { 1: mlpModel({ sizes: [8, 8, 2], seed: 2 }) } },
+    },
+    { env: { INFERENCE_WORKERS: '2' } },
+  );
   t.after(() => svc.close());
+  assert.notEqual(svc.service.repository.resolve('slow').worker, svc.service.repository.resolve('other').worker, 'the two models live on different workers');
   const started = performance.now();
   const res = await postJson(`${svc.url}/v1/models/slow:predict`, rows(2048, 256));
   const ms = performance.now() - started;
@@ -108,5 +112,5 @@ test('a model that keeps failing ends the process with a non-zero exit and a log
   assert.ok(code === 1 || signal === 'SIGABRT', `exit ${code} signal ${signal}`);
   assert.ok(codes.includes('batch_timeout'), codes.join(','));
   const fatal = stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l)).find((l) => l.level === 60);
-  assert.match(fatal?.reason ?? '', /model slow version 1: 2 worker failures/);
+  assert.match(fatal?.reason ?? '', /inference worker 0 \(slow:1\): 2 failures/);
 });

@@ -26,6 +26,18 @@ const referenceSchema = z.strictObject({
   priors: z.record(z.string(), z.number().min(0).max(1)).optional(),
 });
 
+/**
+ * How a model is warmed up before it takes traffic: "auto" runs zero inputs and only warns when the model
+ * rejects them; "none" skips warm-up; samples names a JSON file in the model's directory holding a V2
+ * inference request (or an array of them) that must run, or the model does not load.
+ */
+const warmupSchema = z.union([
+  z.enum(['auto', 'none']),
+  z.strictObject({
+    samples: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\.json$/, 'a file name in the model directory ending in .json (no path)'),
+  }),
+]);
+
 /** <name>/config.json: optional settings of one model. */
 export const modelConfigSchema = z.strictObject({
   default: z.boolean().optional(),
@@ -34,6 +46,7 @@ export const modelConfigSchema = z.strictObject({
   batch_delay_ms: z.number().int().min(0).max(60_000).optional(),
   batch_timeout_ms: z.number().int().min(1).max(3_600_000).optional(),
   description: z.string().optional(),
+  warmup: warmupSchema.optional(),
   reference: referenceSchema.optional(),
 }).superRefine(checkReference);
 

@@ -5,22 +5,10 @@ import { AppError, unavailable } from '../errors.ts';
 import type { Metrics, Outcome } from '../metrics.ts';
 import { allocate, V2_BY_ELEMENT, type ElementType, type Tensors, type TensorSpec } from '../tensors/types.ts';
 import type { ModelConfig } from './config.ts';
-import { WorkerGoneError, WorkerSession, type RawSpec } from './session.ts';
+import { cloneTensors } from '../tensors/transfer.ts';
+import type { FailureCause, PooledSession, Tenant } from './pool.ts';
+import { WorkerGoneError, type RawSpec } from './session.ts';
 import { createStatistics, type ModelStatistics } from './statistics.ts';
-
-/** How a model's worker is restarted when it dies or a batch overruns BATCH_TIMEOUT_MS. */
-export interface Supervision {
-  /** Worker failures tolerated within windowMs; one more and onGiveUp is called. */
-  maxFailures: number;
-  windowMs: number;
-  /** Wait before the first restart; doubles after each failed restart, up to 30 s. */
-  backoffMs: number;
-  /** The model keeps failing: the process should exit so Kubernetes replaces the pod. */
-  onGiveUp: (reason: string) => void;
-}
-
-export const DEFAULT_SUPERVISION: Omit<Supervision, 'onGiveUp'> = { maxFailures: 5, windowMs: 300_000, backoffMs: 500 };
-const MAX_BACKOFF_MS = 30_000;
 
 type State = 'loading' | 'ready' | 'restarting' | 'closed';
 
@@ -29,14 +17,12 @@ export interface ModelOptions {
   version: number;
   path: string;
   config: ModelConfig;
-  session: WorkerSession;
+  session: PooledSession;
   signature: { inputs: RawSpec[]; outputs: RawSpec[] };
   maxBatchSize: number;
   batchDelayMs: number;
   maxQueueSize: number;
   batchTimeoutMs: number;
-  intraOpThreads: number;
-  supervision: Supervision;
   metrics: Metrics;
   logger: Logger;
   clock?: Clock;
@@ -72,12 +58,12 @@ function bindRequestMetrics(metrics: Metrics, labels: { model: string; version: 
 }
 
 /**
- * One loaded model version: its signature, its session (in a worker thread), its batching queue and its
- * readiness. It supervises its worker: when the worker dies or a batch overruns, the model turns
- * unavailable, refuses its queued and new requests with 503 model_unavailable, and restarts the worker
- * (load and warm-up) with backoff.
+ * One loaded model version: its signature, its session (on a worker of the pool), its batching queue and its
+ * readiness. When its worker dies or a batch overruns, the pool restarts the worker: meanwhile the model is
+ * unavailable and refuses its queued and new requests with 503 model_unavailable; once the session is
+ * reloaded it warms up again and serves.
  */
-export class Model {
+export class Model implements Tenant {
   readonly name: string;
   readonly version: number;
   readonly path: string;
@@ -97,11 +83,11 @@ export class Model {
   readonly #batcher: Batcher;
   readonly #readyGauge: { set(v: number): void };
   readonly #restarts: Metrics['workerRestarts'];
-  #session: WorkerSession;
+  readonly #warmupFailures: { inc(): void };
+  readonly #session: PooledSession;
   #state: State = 'loading';
   #unavailableReason = '';
-  #failures: number[] = [];
-  #backoffMs: number;
+  #warmupSamples: Tensors[] | undefined;
 
   constructor(o: ModelOptions) {
     this.name = o.name;
@@ -116,10 +102,10 @@ export class Model {
     this.#o = o;
     this.#clock = o.clock ?? systemClock;
     this.#session = o.session;
-    this.#watch(o.session);
-    this.#backoffMs = o.supervision.backoffMs;
     this.#restarts = o.metrics.workerRestarts;
     const labels = { model: o.name, version: String(o.version) };
+    this.#warmupFailures = o.metrics.warmupFailures.labels(labels);
+    this.#warmupFailures.inc(0);
     this.metrics = bindRequestMetrics(o.metrics, labels);
     this.statistics = createStatistics({ ...o, inputs: this.inputs, outputs: this.outputs });
     const batchSize = o.metrics.batchSize.labels(labels);
@@ -132,7 +118,7 @@ export class Model {
     this.#batcher = new Batcher({
       run: (inputs) => this.#run(inputs),
       batchTimeoutMs: o.config.batch_timeout_ms ?? o.batchTimeoutMs,
-      onBatchTimeout: () => this.#fail(`a batch ran longer than ${o.config.batch_timeout_ms ?? o.batchTimeoutMs} ms (batch timeout)`, 'batch_timeout'),
+      onBatchTimeout: () => this.#session.failWorker(`a batch of model ${o.name} version ${o.version} ran longer than ${o.config.batch_timeout_ms ?? o.batchTimeoutMs} ms (batch timeout)`, 'batch_timeout'),
       maxBatchSize: this.maxBatchSize,
       batchDelayMs: o.config.batch_delay_ms ?? o.batchDelayMs,
       maxQueueSize: o.maxQueueSize,
@@ -185,9 +171,19 @@ export class Model {
     return this.#batcher.submit(inputs, options);
   }
 
-  /** Gives up on the worker and starts a new one, as when it dies; the batch timeout does this. */
+  /** Inputs to warm up with (config.json warmup.samples, decoded) instead of zeros. */
+  useWarmupSamples(samples: Tensors[]): void {
+    this.#warmupSamples = samples;
+  }
+
+  /** Which worker of the pool holds this version's session. */
+  get worker(): number {
+    return this.#session.worker;
+  }
+
+  /** Gives up on the worker (and every model on it) and starts a new one, as when it dies. */
   restart(reason: string): void {
-    this.#fail(reason, 'requested');
+    this.#session.failWorker(reason, 'requested');
   }
 
   async #run(inputs: Tensors): Promise<Tensors> {
@@ -201,73 +197,71 @@ export class Model {
     }
   }
 
-  /** Restarts the model when this session's worker dies on its own. */
-  #watch(session: WorkerSession): void {
-    session.onExit((error) => {
-      if (session === this.#session) this.#fail(error.message, 'exit');
-    });
-  }
-
-  #fail(reason: string, cause: 'exit' | 'batch_timeout' | 'requested'): void {
-    if (this.#state === 'closed' || this.#state === 'restarting') return;
-    const { logger, supervision } = this.#o;
+  /** The pool lost this model's worker. */
+  down(reason: string, cause: FailureCause): void {
+    if (this.#state === 'closed') return;
     this.#state = 'restarting';
     this.#unavailableReason = reason;
     this.#readyGauge.set(0);
     this.#restarts.inc({ model: this.name, version: String(this.version), reason: cause });
-    this.#session.abandon(new WorkerGoneError(`inference worker stopped: ${reason}`));
     this.#batcher.failQueued(this.unavailableError()!);
-    const now = this.#clock.now();
-    this.#failures = [...this.#failures.filter((t) => now - t < supervision.windowMs), now];
-    logger.error({ model: this.name, version: this.version, reason, failures: this.#failures.length }, 'inference worker failed; restarting it');
-    if (this.#failures.length > supervision.maxFailures) {
-      supervision.onGiveUp(`model ${this.name} version ${this.version}: ${this.#failures.length} worker failures within ${supervision.windowMs / 1000} s (last: ${reason})`);
-      return;
-    }
-    this.#scheduleRestart();
   }
 
-  #scheduleRestart(): void {
-    const wait = this.#backoffMs;
-    this.#backoffMs = Math.min(this.#backoffMs * 2, MAX_BACKOFF_MS);
-    this.#clock.setTimeout(() => void this.#restart(), wait);
+  /** The session is loaded again on a new worker: warm up. */
+  async revive(): Promise<void> {
+    await this.warmUp();
   }
 
-  async #restart(): Promise<void> {
+  /** The worker is back. */
+  up(): void {
     if (this.#state !== 'restarting') return;
-    const { logger } = this.#o;
-    const started = this.#clock.now();
-    const session = new WorkerSession();
-    this.#session = session;
-    try {
-      await session.load(this.path, this.#o.intraOpThreads);
-      this.#watch(session);
-      await this.warmUp();
-      if ((this.#state as State) !== 'ready') return;
-      this.#backoffMs = this.#o.supervision.backoffMs;
-      logger.info({ model: this.name, version: this.version, restartMs: Math.round(this.#clock.now() - started) }, 'inference worker restarted; model ready again');
-    } catch (err) {
-      if (this.#state !== 'restarting') return;
-      session.abandon(new WorkerGoneError('restart failed'));
-      logger.error({ model: this.name, version: this.version, err: (err as Error).message }, 'restarting the inference worker failed; trying again');
-      this.#scheduleRestart();
+    this.#state = 'ready';
+    this.#readyGauge.set(1);
+    this.#o.logger.info({ model: this.name, version: this.version, worker: this.worker }, 'model ready again');
+  }
+
+  /**
+   * Warms the session up so the first real request is not slow, as config.json's warmup says: "auto" (the
+   * default) runs zeros (one row, and a full batch when batchable); zeros are not valid input for every model
+   * (indices, sizes, sequence lengths), so a failure is logged, counted and the model still serves. With
+   * samples, every sample must run: a failure throws (the model does not load). "none" skips it.
+   * Then the model is ready.
+   */
+  async warmUp(): Promise<void> {
+    const policy = this.config.warmup ?? 'auto';
+    if (this.#warmupSamples) {
+      for (const [i, sample] of this.#warmupSamples.entries()) {
+        try {
+          await this.#session.runNow(cloneTensors(sample));
+        } catch (err) {
+          throw new Error(`warm-up sample ${i + 1} of ${this.#warmupSamples.length} failed: ${(err as Error).message}`);
+        }
+      }
+    } else if (policy === 'auto') {
+      try {
+        for (const inputs of this.#zeros()) await this.#session.runNow(inputs);
+      } catch (err) {
+        if (err instanceof WorkerGoneError) throw err;
+        this.#warmupFailures.inc();
+        this.#o.logger.warn({ model: this.name, version: this.version, reason: (err as Error).message }, 'automatic warm-up with zero inputs failed; the model serves anyway (set "warmup" in config.json to "none" or to sample inputs)');
+      }
+    }
+    if (this.#state === 'loading') {
+      this.#state = 'ready';
+      this.#readyGauge.set(1);
     }
   }
 
-  /** Runs one request of zeros (one row, and a full batch when batchable) so the first real request is not slow. */
-  async warmUp(): Promise<void> {
-    const rows = this.batchable ? [1, this.maxBatchSize] : [1];
-    for (const n of rows) {
+  #zeros(): Tensors[] {
+    const rows = this.batchable && this.maxBatchSize > 1 ? [1, this.maxBatchSize] : [1];
+    return rows.map((n) => {
       const inputs: Tensors = {};
       for (const spec of this.inputs) {
         const dims = spec.shape.map((d, i) => (d >= 0 ? d : i === 0 ? n : 1));
         inputs[spec.name] = { type: spec.type, dims, data: allocate(spec.type, dims.reduce((a, b) => a * b, 1)) };
       }
-      await this.#session.run(inputs);
-    }
-    if (this.#state === 'closed') return;
-    this.#state = 'ready';
-    this.#readyGauge.set(1);
+      return inputs;
+    });
   }
 
   /** Stops taking requests and waits for queued and running batches. */

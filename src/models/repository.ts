@@ -1,13 +1,16 @@
-import { readdir, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import { notFound, unavailable } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
+import { decodeV2Request } from '../codecs/v2.ts';
+import type { Tensors } from '../tensors/types.ts';
 import { readModelConfig, RepositoryError, type ModelConfig } from './config.ts';
-import { DEFAULT_SUPERVISION, Model, type Supervision } from './model.ts';
-import { WorkerSession } from './session.ts';
+import { Model } from './model.ts';
+import { DEFAULT_SUPERVISION, WorkerPool, type Supervision } from './pool.ts';
+import type { OrtLogLevel } from './session.ts';
 
 export { RepositoryError };
 
@@ -21,6 +24,16 @@ export interface RepositoryOptions {
   clock?: Clock;
   /** How workers are restarted; onGiveUp defaults to logging only (main.ts exits the process). */
   supervision?: Partial<Supervision>;
+  /** Inference worker threads (INFERENCE_WORKERS, else what main.ts found the process may use); default 1. */
+  workers?: number;
+}
+
+/** Model versions loaded at once at start: enough to keep every worker busy while the next files are read. */
+const LOAD_CONCURRENCY = 8;
+
+/** onnxruntime's own log lines are plain text on stderr: silent unless LOG_LEVEL=trace lets its warnings through. */
+function ortLogLevel(level: string): OrtLogLevel {
+  return level === 'trace' ? 'warning' : 'fatal';
 }
 
 type State = 'loading' | 'ready' | 'failed';
@@ -29,11 +42,31 @@ type State = 'loading' | 'ready' | 'failed';
 export class ModelRepository {
   readonly #o: RepositoryOptions;
   readonly #models = new Map<string, Map<number, Model>>();
+  readonly #pool: WorkerPool;
   #state: State = 'loading';
   #defaultName: string | undefined;
 
   constructor(options: RepositoryOptions) {
     this.#o = options;
+    const { config, logger } = options;
+    this.#pool = new WorkerPool({
+      size: options.workers ?? config.INFERENCE_WORKERS ?? 1,
+      intraOpThreads: config.ORT_INTRA_OP_THREADS,
+      ortLogLevel: ortLogLevel(config.LOG_LEVEL),
+      supervision: {
+        ...DEFAULT_SUPERVISION,
+        maxFailures: config.WORKER_MAX_RESTARTS,
+        onGiveUp: (reason) => logger.fatal({ reason }, 'an inference worker keeps failing'),
+        ...options.supervision,
+      },
+      logger,
+      clock: options.clock,
+    });
+  }
+
+  /** The inference worker pool the models share. */
+  get pool(): WorkerPool {
+    return this.#pool;
   }
 
   get state(): State {
@@ -119,6 +152,7 @@ export class ModelRepository {
     const dirs = entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort();
     if (dirs.length === 0) throw new RepositoryError(`model repository ${root} holds no model directories (expected <name>/<version>/model.onnx)`);
     const defaults: string[] = [];
+    const jobs: { name: string; version: number; file: string; modelConfig: ModelConfig }[] = [];
     for (const name of dirs) {
       if (!NAME.test(name)) throw new RepositoryError(`model directory ${path.join(root, name)}: a model name uses letters, digits, "_", "." and "-" (at most 128)`);
       const modelConfig = await readModelConfig(path.join(root, name, 'config.json'));
@@ -128,22 +162,38 @@ export class ModelRepository {
         .map((e) => Number(e.name))
         .sort((a, b) => a - b);
       if (versionDirs.length === 0) throw new RepositoryError(`model ${name}: ${path.join(root, name)} has no version directory (expected ${name}/1/model.onnx)`);
-      const versions = new Map<number, Model>();
-      this.#models.set(name, versions);
-      for (const version of versionDirs) {
-        const file = path.join(root, name, String(version), 'model.onnx');
-        const started = performance.now();
-        const model = await this.#loadOne(name, version, file, modelConfig);
-        versions.set(version, model);
-        const seconds = (performance.now() - started) / 1000;
-        this.#o.metrics.modelLoadDuration.set({ model: name, version: String(version) }, seconds);
-        logger.info({ model: name, version, file, inputs: model.inputs, outputs: model.outputs, batchable: model.batchable, maxBatchSize: model.maxBatchSize, loadSeconds: seconds }, 'model loaded');
-      }
+      this.#models.set(name, new Map());
+      for (const version of versionDirs) jobs.push({ name, version, file: path.join(root, name, String(version), 'model.onnx'), modelConfig });
     }
+    // Bounded parallel loading, largest files first: each goes to the worker with the fewest model bytes, so
+    // placing the big ones first spreads the bytes evenly. On a failure the loads under way finish (and are
+    // closed with the rest), then the first failure in repository order is reported.
+    const sizes = await Promise.all(jobs.map((j) => stat(j.file).then((s) => s.size, () => 0)));
+    const order = jobs.map((_, i) => i).sort((a, b) => sizes[b]! - sizes[a]! || a - b);
+    const failures: { index: number; error: unknown }[] = [];
+    let next = 0;
+    const loader = async () => {
+      while (next < order.length && failures.length === 0) {
+        const index = order[next++]!;
+        const { name, version, file, modelConfig } = jobs[index]!;
+        const started = performance.now();
+        try {
+          const model = await this.#loadOne(name, version, file, modelConfig, path.join(root, name));
+          this.#models.get(name)!.set(version, model);
+          const seconds = (performance.now() - started) / 1000;
+          this.#o.metrics.modelLoadDuration.set({ model: name, version: String(version) }, seconds);
+          logger.info({ model: name, version, file, worker: model.worker, inputs: model.inputs, outputs: model.outputs, batchable: model.batchable, maxBatchSize: model.maxBatchSize, loadSeconds: seconds }, 'model loaded');
+        } catch (error) {
+          failures.push({ index, error });
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(LOAD_CONCURRENCY, jobs.length) }, loader));
+    if (failures.length > 0) throw failures.sort((x, y) => x.index - y.index)[0]!.error;
     this.#defaultName = pickDefault(config.DEFAULT_MODEL, defaults, dirs);
   }
 
-  async #loadOne(name: string, version: number, file: string, modelConfig: ModelConfig): Promise<Model> {
+  async #loadOne(name: string, version: number, file: string, modelConfig: ModelConfig, modelDir: string): Promise<Model> {
     const { config, metrics, logger, clock } = this.#o;
     let info;
     try {
@@ -152,10 +202,17 @@ export class ModelRepository {
       throw new RepositoryError(`model ${name} version ${version}: file ${file} is missing`);
     }
     if (!info.isFile() || info.size === 0) throw new RepositoryError(`model ${name} version ${version}: file ${file} is empty or not a file`);
-    const session = new WorkerSession();
-    let model: Model;
+    const samplesFile = typeof modelConfig.warmup === 'object' ? path.join(modelDir, modelConfig.warmup.samples) : undefined;
+    const samplesText = samplesFile === undefined ? undefined : await readSamples(samplesFile, name);
+    let opened;
     try {
-      const signature = await session.load(file, config.ORT_INTRA_OP_THREADS);
+      opened = await this.#pool.open(file, { logId: `${name}:${version}`, bytes: info.size });
+    } catch (err) {
+      throw new RepositoryError(`model ${name} version ${version}: ${file} cannot be served: ${(err as Error).message}`);
+    }
+    const { session, signature } = opened;
+    let model: Model | undefined;
+    try {
       model = new Model({
         name,
         version,
@@ -167,17 +224,12 @@ export class ModelRepository {
         batchDelayMs: config.BATCH_DELAY_MS,
         maxQueueSize: config.MAX_QUEUE_SIZE,
         batchTimeoutMs: config.BATCH_TIMEOUT_MS,
-        intraOpThreads: config.ORT_INTRA_OP_THREADS,
-        supervision: {
-          ...DEFAULT_SUPERVISION,
-          maxFailures: config.WORKER_MAX_RESTARTS,
-          onGiveUp: (reason) => logger.fatal({ reason }, 'a model keeps failing'),
-          ...this.#o.supervision,
-        },
         metrics,
         logger,
         clock,
       });
+      session.attach(model);
+      if (samplesText !== undefined) model.useWarmupSamples(decodeSamples(samplesText, samplesFile!, model));
       if (modelConfig.labels) {
         const out = model.outputs[0];
         const classes = out?.shape.at(-1);
@@ -187,7 +239,8 @@ export class ModelRepository {
       }
       await model.warmUp();
     } catch (err) {
-      await session.close().catch(() => undefined);
+      if (model) await model.close().catch(() => undefined);
+      else await session.close().catch(() => undefined);
       if (err instanceof RepositoryError) throw err;
       throw new RepositoryError(`model ${name} version ${version}: ${file} cannot be served: ${(err as Error).message}`);
     }
@@ -206,6 +259,7 @@ export class ModelRepository {
 
   async close(): Promise<void> {
     await Promise.all(this.all().map((m) => m.close()));
+    await this.#pool.close();
   }
 }
 
@@ -218,4 +272,31 @@ function pickDefault(requested: string | undefined, defaults: string[], names: s
   if (defaults.length > 1) throw new RepositoryError(`several models say "default": true in config.json (${defaults.join(', ')}); keep one or set DEFAULT_MODEL`);
   if (defaults.length === 1) return defaults[0];
   return names.length === 1 ? names[0] : undefined;
+}
+
+async function readSamples(file: string, model: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (err) {
+    throw new RepositoryError(`model ${model}: warm-up samples ${file} (config.json warmup.samples) cannot be read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+}
+
+/** A warm-up samples file: one V2 inference request (JSON), or an array of them, checked against the model's inputs. */
+function decodeSamples(text: string, file: string, model: Model): Tensors[] {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new RepositoryError(`model ${model.name}: warm-up samples ${file} is not valid JSON: ${(err as Error).message}`);
+  }
+  const requests = Array.isArray(json) ? json : [json];
+  if (requests.length === 0) throw new RepositoryError(`model ${model.name}: warm-up samples ${file} holds no request; expected {"inputs": [...]} or an array of them`);
+  return requests.map((request, i) => {
+    try {
+      return decodeV2Request(model, Buffer.from(JSON.stringify(request)), undefined).inputs;
+    } catch (err) {
+      throw new RepositoryError(`model ${model.name}: warm-up sample ${i + 1} in ${file} does not fit the model: ${(err as Error).message}`);
+    }
+  });
 }

@@ -1,7 +1,7 @@
 import type { Worker } from 'node:worker_threads';
 import { transferList } from '../tensors/transfer.ts';
 import { startWorker } from '../worker-thread.ts';
-import type { ElementType, TensorData, Tensors } from '../tensors/types.ts';
+import type { ElementType, Tensors } from '../tensors/types.ts';
 
 export interface RawSpec {
   name: string;
@@ -10,10 +10,19 @@ export interface RawSpec {
   shape: number[];
 }
 
+/** onnxruntime's log levels; the worker passes its level to every session it creates. */
+export type OrtLogLevel = 'verbose' | 'info' | 'warning' | 'error' | 'fatal';
+
+export interface WorkerSettings {
+  intraOpThreads: number;
+  ortLogLevel: OrtLogLevel;
+}
+
 export type WorkerRequest =
-  | { id: number; kind: 'load'; path: string; intraOpThreads: number }
-  | { id: number; kind: 'run'; inputs: Tensors }
-  | { id: number; kind: 'release' };
+  | { id: number; kind: 'load'; session: number; path: string; logId: string }
+  | { id: number; kind: 'run'; session: number; inputs: Tensors }
+  /** Releases one session, or every session of the worker when `session` is undefined. */
+  | { id: number; kind: 'release'; session?: number };
 
 export type WorkerReply =
   | { id: number; ok: true; signature?: { inputs: RawSpec[]; outputs: RawSpec[] }; outputs?: Tensors }
@@ -29,17 +38,16 @@ export class WorkerGoneError extends RuntimeError {
   override name = 'WorkerGoneError';
 }
 
-/** Main-thread handle on an onnxruntime session living in its own worker thread. */
-export class WorkerSession {
+/** Main-thread handle on one inference worker thread and the onnxruntime sessions it holds, by number. */
+export class InferenceWorker {
   readonly #worker: Worker;
   readonly #pending = new Map<number, { resolve: (r: WorkerReply & { ok: true }) => void; reject: (e: Error) => void }>();
   #nextId = 1;
   #dead: Error | undefined;
+  #onExit: ((error: Error) => void) | undefined;
 
-  readonly #exitListeners: ((error: Error) => void)[] = [];
-
-  constructor() {
-    this.#worker = startWorker(import.meta.url, 'worker');
+  constructor(settings: WorkerSettings) {
+    this.#worker = startWorker(import.meta.url, 'worker', settings);
     this.#worker.on('message', (msg: WorkerReply) => {
       const p = this.#pending.get(msg.id);
       if (!p) return;
@@ -52,15 +60,20 @@ export class WorkerSession {
       this.#dead = error;
       for (const p of this.#pending.values()) p.reject(error);
       this.#pending.clear();
-      for (const listener of this.#exitListeners) listener(error);
+      this.#onExit?.(error);
     };
     this.#worker.on('error', (err) => fail(new WorkerGoneError(`inference worker crashed: ${err.message}`)));
     this.#worker.on('exit', (code) => fail(new WorkerGoneError(`inference worker exited with code ${code}`)));
   }
 
-  /** Called once if the worker stops on its own (not after close() or terminate()). */
+  /** Called once if the worker stops on its own (not after close() or abandon()). */
   onExit(listener: (error: Error) => void): void {
-    this.#exitListeners.push(listener);
+    this.#onExit = listener;
+  }
+
+  /** The thread's id, for logs. */
+  get threadId(): number {
+    return this.#worker.threadId;
   }
 
   #call(request: WorkerRequest, transfer: ArrayBuffer[] = []): Promise<WorkerReply & { ok: true }> {
@@ -71,22 +84,27 @@ export class WorkerSession {
     });
   }
 
-  async load(path: string, intraOpThreads: number): Promise<{ inputs: RawSpec[]; outputs: RawSpec[] }> {
-    const reply = await this.#call({ id: this.#nextId++, kind: 'load', path, intraOpThreads });
+  /** Creates session number `session` from a model file (replacing one of that number) and returns its signature. */
+  async load(session: number, path: string, logId: string): Promise<{ inputs: RawSpec[]; outputs: RawSpec[] }> {
+    const reply = await this.#call({ id: this.#nextId++, kind: 'load', session, path, logId });
     return reply.signature!;
   }
 
-  /** Runs the model. Input buffers are transferred to the worker: callers must not reuse them. */
-  async run(inputs: Tensors): Promise<Tensors> {
-    const reply = await this.#call({ id: this.#nextId++, kind: 'run', inputs }, transferList(inputs));
+  /** Runs a session. Input buffers are transferred to the worker: callers must not reuse them. */
+  async run(session: number, inputs: Tensors): Promise<Tensors> {
+    const reply = await this.#call({ id: this.#nextId++, kind: 'run', session, inputs }, transferList(inputs));
     return reply.outputs!;
+  }
+
+  async release(session: number): Promise<void> {
+    await this.#call({ id: this.#nextId++, kind: 'release', session });
   }
 
   async close(): Promise<void> {
     if (!this.#dead) {
       await this.#call({ id: this.#nextId++, kind: 'release' }).catch(() => undefined);
     }
-    this.#dead ??= new WorkerGoneError('session closed');
+    this.#dead ??= new WorkerGoneError('worker closed');
     await this.#worker.terminate();
   }
 

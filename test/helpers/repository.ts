@@ -16,6 +16,8 @@ export interface RepositoryModel {
   config?: object;
   /** version -> fixture file name (e.g. 'add_one.onnx') or raw bytes written as they are. */
   versions: Record<number, string | Uint8Array>;
+  /** Other files in <name>/ (warm-up samples, say): file name -> contents. */
+  files?: Record<string, string | Uint8Array>;
 }
 
 /**
@@ -33,6 +35,7 @@ export async function makeRepository(
       if (model.config !== undefined) {
         await writeFile(join(modelDir, 'config.json'), JSON.stringify(model.config, null, 2));
       }
+      for (const [file, contents] of Object.entries(model.files ?? {})) await writeFile(join(modelDir, file), contents);
       for (const [version, source] of Object.entries(model.versions)) {
         const bytes = typeof source === 'string' ? await readFile(fixturePath(source)) : source;
         await mkdir(join(modelDir, version), { recursive: true });
