@@ -83,7 +83,7 @@ export class Model implements Tenant {
   readonly #batcher: Batcher;
   readonly #readyGauge: { set(v: number): void };
   readonly #restarts: Metrics['workerRestarts'];
-  readonly #warmupFailures: { inc(): void };
+  readonly #warmupFailures: { inc(value?: number): void };
   readonly #session: PooledSession;
   #state: State = 'loading';
   #unavailableReason = '';
