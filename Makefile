@@ -41,7 +41,7 @@ render:
 	@$(KUBECTL) kustomize $(OVERLAY)
 
 validate:
-	node --import tsx --test test/k8s.test.ts
+	node --import tsx --test test/k8s.test.ts test/k8s-models.test.ts
 
 test:
 	npm test

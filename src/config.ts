@@ -31,6 +31,8 @@ function isHost(text: string): boolean {
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+/** Triton's names: none loads the repository once at start, poll follows it, explicit changes only through the repository API. */
+export const MODEL_CONTROL_MODES = ['none', 'poll', 'explicit'] as const;
 
 const envSchema = z.object({
   PORT: port(8080),
@@ -81,6 +83,9 @@ const envSchema = z.object({
     .transform(Number)
     .pipe(z.number().int().min(1, { message: 'an integer from 1 to 64' }).max(64, { message: 'an integer from 1 to 64' }))
     .optional(),
+  MODEL_CONTROL_MODE: z.enum(MODEL_CONTROL_MODES, { message: `one of ${MODEL_CONTROL_MODES.join(', ')}` }).default('none'),
+  MODEL_POLL_SECONDS: int(1, 86_400, 15),
+  REPOSITORY_API: z.enum(['on', 'off'], { message: 'on or off' }).default('on').transform((v) => v === 'on'),
 });
 
 export type Config = Readonly<z.output<typeof envSchema>>;

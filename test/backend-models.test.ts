@@ -41,7 +41,7 @@ test(`${BACKEND_MODEL_COUNT} backend test models served at once: every output eq
   for (const model of models) {
     const expected = await expectedOutputs(model);
     const { body, headerLength } = binaryRequest(model, Object.keys(expected));
-    const res = await fetch(`${url}/v2/models/${model.name}/infer`, { method: 'POST', body, headers: { 'inference-header-content-length': String(headerLength) } });
+    const res = await fetch(`${url}/v2/models/${model.name}/infer`, { method: 'POST', body: new Uint8Array(body), headers: { 'inference-header-content-length': String(headerLength) } });
     const reply = Buffer.from(await res.arrayBuffer());
     if (res.status !== 200) {
       wrong.push(`${model.name}: ${res.status} ${reply.toString('utf8').slice(0, 200)}`);

@@ -28,6 +28,9 @@ test('an empty environment gives the documented defaults, frozen', () => {
       ORT_INTRA_OP_THREADS: 1,
       BATCH_TIMEOUT_MS: 60000,
       WORKER_MAX_RESTARTS: 5,
+      MODEL_CONTROL_MODE: 'none',
+      MODEL_POLL_SECONDS: 15,
+      REPOSITORY_API: true,
     },
   );
   assert.ok(Object.isFrozen(config));
@@ -57,6 +60,15 @@ test('every variable is read and converted', () => {
   assert.equal(config.ORT_INTRA_OP_THREADS, 2);
 });
 
+test('model control: the mode, the poll period and the repository API switch are read', () => {
+  const config = parseConfig({ MODEL_CONTROL_MODE: 'poll', MODEL_POLL_SECONDS: '30', REPOSITORY_API: 'off' });
+  assert.equal(config.MODEL_CONTROL_MODE, 'poll');
+  assert.equal(config.MODEL_POLL_SECONDS, 30);
+  assert.equal(config.REPOSITORY_API, false);
+  assert.equal(parseConfig({ MODEL_CONTROL_MODE: 'explicit' }).MODEL_CONTROL_MODE, 'explicit');
+  assert.equal(parseConfig({ REPOSITORY_API: 'on' }).REPOSITORY_API, true);
+});
+
 test('an empty variable counts as unset', () => {
   assert.equal(parseConfig({ PORT: '' }).PORT, 8080);
 });
@@ -73,6 +85,10 @@ const rejects = [
   { env: { HOST: '0.0.0.0:8080' }, says: /invalid HOST="0.0.0.0:8080": expected an IP address/ },
   { env: { HOST: '999.1.1.1' }, says: /invalid HOST="999.1.1.1"/ },
   { env: { HOST: 'my host' }, says: /invalid HOST="my host"/ },
+  { env: { MODEL_CONTROL_MODE: 'watch' }, says: /^invalid MODEL_CONTROL_MODE="watch": expected one of none, poll, explicit$/ },
+  { env: { MODEL_POLL_SECONDS: '0' }, says: /^invalid MODEL_POLL_SECONDS="0": expected an integer from 1 to 86400$/ },
+  { env: { MODEL_POLL_SECONDS: '2.5' }, says: /^invalid MODEL_POLL_SECONDS="2.5": expected an integer from 1 to 86400$/ },
+  { env: { REPOSITORY_API: 'yes' }, says: /^invalid REPOSITORY_API="yes": expected on or off$/ },
   { env: { PORT: '9090' }, says: /^invalid METRICS_PORT="9090": expected a port other than PORT \(both are 9090/ },
   { env: { PORT: '7000', METRICS_PORT: '7000' }, says: /^invalid METRICS_PORT="7000": expected a port other than PORT/ },
 ];

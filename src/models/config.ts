@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
+import { versionPolicySchema } from './version-policy.ts';
 
 /** Most input features one model may track for drift; a wider model names the ones to track (reference.features). */
 export const MAX_TRACKED_FEATURES = 32;
@@ -48,6 +49,8 @@ export const modelConfigSchema = z.strictObject({
   description: z.string().optional(),
   warmup: warmupSchema.optional(),
   reference: referenceSchema.optional(),
+  /** Which versions are served: {"latest": {"num_versions": N}} (default N = 1), {"all": {}} or {"specific": {"versions": [...]}}. */
+  version_policy: versionPolicySchema.optional(),
 }).superRefine(checkReference);
 
 export type ModelConfig = z.output<typeof modelConfigSchema>;

@@ -9,7 +9,8 @@ import { Ajv } from 'ajv';
 import { parse, parseAllDocuments, stringify } from 'yaml';
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-export const schemaDir = resolve(repoRoot, '../shared/k8s-schemas');
+/** The CRD schemas: ../shared/k8s-schemas next to the checkout, or K8S_SCHEMAS_DIR (a checkout elsewhere, e.g. a git worktree). */
+export const schemaDir = process.env.K8S_SCHEMAS_DIR ? resolve(process.env.K8S_SCHEMAS_DIR) : resolve(repoRoot, '../shared/k8s-schemas');
 
 // Loose on purpose: these are whatever kustomize rendered.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
