@@ -121,6 +121,24 @@ export function createMetrics(options: { maxBatchSize?: number; defaultMetrics?:
       labelNames: modelLabels,
       registers,
     }),
+    modelLoads: new Counter({
+      name: 'meshserve_model_loads_total',
+      help: 'Model versions loaded and warmed up while the server runs (MODEL_CONTROL_MODE poll or explicit).',
+      labelNames: modelLabels,
+      registers,
+    }),
+    modelLoadFailures: new Counter({
+      name: 'meshserve_model_load_failures_total',
+      help: 'Model versions that failed to load or warm up while the server runs; what served before keeps serving.',
+      labelNames: modelLabels,
+      registers,
+    }),
+    modelUnloads: new Counter({
+      name: 'meshserve_model_unloads_total',
+      help: 'Model versions unloaded while the server runs (version policy, files removed, or the repository API).',
+      labelNames: modelLabels,
+      registers,
+    }),
     modelLoadDuration: new Gauge({
       name: 'meshserve_model_load_duration_seconds',
       help: 'Time taken to load and warm up the model version.',

@@ -9,6 +9,8 @@ import { InferenceCore } from './inference/core.ts';
 import { MemoryBudget, requestCost } from './inference/memory-budget.ts';
 import { Lifecycle } from './lifecycle.ts';
 import { createMetrics, createMetricsServer } from './metrics.ts';
+import { repositoryErrors } from './codecs/repository-api.ts';
+import { ModelControl } from './models/control.ts';
 import { ModelRepository } from './models/repository.ts';
 
 export { listen };
@@ -48,8 +50,31 @@ export function createService(options: ServiceOptions) {
     supervision: options.onGiveUp && { onGiveUp: options.onGiveUp },
   });
   const core = new InferenceCore({ repository, clock, requestTimeoutMs: config.REQUEST_TIMEOUT_MS });
+  let budget: MemoryBudget | undefined;
+  let largestRequest = 0;
+  const control = new ModelControl({
+    mode: config.MODEL_CONTROL_MODE,
+    root: config.MODEL_REPOSITORY,
+    pollSeconds: config.MODEL_POLL_SECONDS,
+    repository,
+    clock,
+    logger,
+    // A version loaded while the server runs (a new model, or the next version beside the one it replaces)
+    // takes its memory out of the requests' budget until it is unloaded; when that would leave no room for
+    // one request at BODY_LIMIT, it waits.
+    reserve: (name, version, bytes) => {
+      if (!budget) return () => {};
+      const release = budget.reserve(bytes, largestRequest);
+      if (!release) return repositoryErrors.noMemory(name, version, bytes, Math.max(0, budget.capacity - largestRequest));
+      metrics.memoryBudget.set(budget.capacity);
+      return () => {
+        release();
+        metrics.memoryBudget.set(budget!.capacity);
+      };
+    },
+  });
   const codecs = new Codecs();
-  const app = createApp({ config, core, codecs, repository, lifecycle, metrics, logger, version });
+  const app = createApp({ config, core, codecs, repository, control, lifecycle, metrics, logger, version });
   const server = createHttpServer(app.listener, config.REQUEST_TIMEOUT_MS);
   const metricsServer = createMetricsServer(metrics.registry);
 
@@ -71,11 +96,14 @@ export function createService(options: ServiceOptions) {
         );
       }
       metrics.memoryBudget.set(capacity);
-      core.limitMemory(new MemoryBudget(capacity, (used) => metrics.memoryInFlight.set(used)));
+      budget = new MemoryBudget(capacity, (used) => metrics.memoryInFlight.set(used));
+      largestRequest = largest;
+      core.limitMemory(budget);
       logger.info({ memoryLimit: limit, rssAfterLoad: rss, requestBudget: capacity, largestRequest: largest }, 'memory-bounded admission on');
     } else {
       logger.warn('no memory limit (MEMORY_LIMIT unset and no cgroup limit): requests in flight are not bounded by memory');
     }
+    await control.start();
     lifecycle.moveTo('ready');
   };
 
@@ -89,6 +117,7 @@ export function createService(options: ServiceOptions) {
     (stopping ??= (async () => {
       lifecycle.moveTo('draining');
       logger.info({ delayMs: config.SHUTDOWN_DELAY_MS }, 'shutdown requested: readiness now fails, still serving');
+      const controlStopped = control.stop();
       await sleep(clock, config.SHUTDOWN_DELAY_MS);
       const closed = once(server, 'close');
       server.close();
@@ -103,6 +132,7 @@ export function createService(options: ServiceOptions) {
         await sleep(clock, 100);
         server.closeAllConnections();
       }
+      await controlStopped;
       await repository.close();
       await codecs.close();
       await new Promise((resolve) => metricsServer.close(resolve));
@@ -110,7 +140,7 @@ export function createService(options: ServiceOptions) {
       logger.info('shutdown complete');
     })());
 
-  return { routes: app.routes, server, metricsServer, repository, core, codecs, lifecycle, metrics, config, logger, start, shutdown };
+  return { routes: app.routes, server, metricsServer, repository, control, core, codecs, lifecycle, metrics, config, logger, start, shutdown };
 }
 
 export type Service = ReturnType<typeof createService>;

@@ -28,7 +28,7 @@ async function loadFails(t: { after(fn: () => Promise<void>): void }, layout: Re
 
 test('several models with several versions load; the highest version is served unless one is named', async (t) => {
   const { repository } = await load(t, {
-    add: { versions: { 1: 'add_one.onnx', 2: 'add_two.onnx' } },
+    add: { config: { version_policy: { all: {} } }, versions: { 1: 'add_one.onnx', 2: 'add_two.onnx' } },
     words: { versions: { 3: 'identity_string.onnx' } },
   });
   assert.deepEqual(repository.names(), ['add', 'words']);

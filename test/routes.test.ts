@@ -12,7 +12,7 @@ let svc: TestService;
 before(async () => {
   svc = await startService({
     iris: IRIS,
-    add: { versions: { 1: 'add_one.onnx', 2: 'add_two.onnx' } },
+    add: { config: { version_policy: { all: {} } }, versions: { 1: 'add_one.onnx', 2: 'add_two.onnx' } },
     add_mul: { versions: { 1: 'add_mul.onnx' } },
     fixed: { versions: { 1: 'fixed_add_one.onnx' } },
     classifier: { config: { labels: ['left', 'right', 'neither'] }, versions: { 1: 'classifier.onnx' } },
@@ -182,7 +182,7 @@ describe('POST /v1/models/:name:predict', () => {
 describe('V2 / Open Inference Protocol', () => {
   test('GET /v2 gives server metadata with the binary extension', async () => {
     const res = await get('/v2');
-    assert.deepEqual(res.json, { name: 'meshserve', version: '0.0.0-test', extensions: ['binary_tensor_data'] });
+    assert.deepEqual(res.json, { name: 'meshserve', version: '0.0.0-test', extensions: ['binary_tensor_data', 'model_repository'] });
   });
 
   test('model metadata comes from the ONNX model itself', async () => {

@@ -12,7 +12,7 @@ test('model versions share the workers, placed on the one with the fewest model 
   const svc = await startService(
     {
       big: { versions: { 1: mlpModel({ sizes: [64, 256, 256, 4], seed: 1 }) } },
-      a: { versions: { 1: 'add_one.onnx', 2: 'add_two.onnx' } },
+      a: { config: { version_policy: { all: {} } }, versions: { 1: 'add_one.onnx', 2: 'add_two.onnx' } },
       b: { versions: { 1: 'add_one.onnx' } },
       c: { versions: { 1: 'identity_float32.onnx' } },
     },

@@ -6,8 +6,8 @@ import { V2_BY_ELEMENT } from '../tensors/types.ts';
 
 export const V2_EXTENSIONS = ['binary_tensor_data'];
 
-export function serverMetadata(version: string) {
-  return { name: 'meshserve', version, extensions: V2_EXTENSIONS };
+export function serverMetadata(version: string, repositoryApi = false) {
+  return { name: 'meshserve', version, extensions: repositoryApi ? [...V2_EXTENSIONS, 'model_repository'] : V2_EXTENSIONS };
 }
 
 export function modelMetadata(repository: ModelRepository, model: Model) {

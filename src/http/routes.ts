@@ -19,6 +19,15 @@ import type { InferenceCore } from '../inference/core.ts';
 import type { Lifecycle } from '../lifecycle.ts';
 import type { Metrics } from '../metrics.ts';
 import type { ModelRepository } from '../models/repository.ts';
+import type { ModelControl } from '../models/control.ts';
+import {
+  RepositoryActionResponse,
+  RepositoryIndexRequest,
+  RepositoryIndexResponse,
+  RepositoryLoadRequest,
+  RepositoryUnloadRequest,
+} from '../codecs/repository-api.ts';
+import { repositoryHandlers } from './repository.ts';
 import { AppError } from '../errors.ts';
 import { createDocsPage } from './docs-page.ts';
 import { notReadyReasons, sendHealth } from './health.ts';
@@ -44,6 +53,7 @@ export interface RouteDeps {
   core: InferenceCore;
   codecs: Codecs;
   repository: ModelRepository;
+  control: ModelControl;
   lifecycle: Lifecycle;
   metrics: Metrics;
   logger: Logger;
@@ -105,7 +115,7 @@ export function createRoutes(deps: RouteDeps): Route[] {
       handle: rows,
       doc: { summary: 'Predict with a given version of a named model (row format)', request: { params: z.object({ name, version }), body: rowBody }, responses: rowResponses },
     },
-    { method: 'GET', path: '/v2', handle: ({ res }) => sendJson(res, 200, serverMetadata(deps.version)), doc: { summary: 'Server metadata', responses: { 200: json(V2ServerMetadata, 'Server metadata') } } },
+    { method: 'GET', path: '/v2', handle: ({ res }) => sendJson(res, 200, serverMetadata(deps.version, deps.config.REPOSITORY_API)), doc: { summary: 'Server metadata', responses: { 200: json(V2ServerMetadata, 'Server metadata') } } },
     { method: 'GET', path: '/v2/health/live', probe: true, handle: live, doc: { summary: 'V2 liveness', responses: { 200: json(HealthResponse, 'Alive') } } },
     { method: 'GET', path: '/v2/health/ready', probe: true, handle: ready, doc: { summary: 'V2 readiness', responses: health } },
   ];
@@ -155,6 +165,37 @@ export function createRoutes(deps: RouteDeps): Route[] {
           },
           responses: { 200: json(V2InferResponse, 'Outputs; binary outputs follow the JSON header when requested'), ...errors },
         },
+      },
+    );
+  }
+
+  if (deps.config.REPOSITORY_API) {
+    const admin = repositoryHandlers(deps.control);
+    const adminErrors = {
+      400: errors[400],
+      404: json(ErrorBody, 'No such model in the repository (load) or loaded (unload)'),
+      409: json(ErrorBody, 'Not in explicit mode (model_control_disabled), files still being written, no version to load, or not enough memory'),
+      422: json(ErrorBody, 'The version failed to load or warm up (model_load_failed); what served before still serves'),
+    };
+    const body = (schema: z.ZodType) => ({ content: { 'application/json': { schema } } });
+    routes.push(
+      {
+        method: 'POST',
+        path: '/v2/repository/index',
+        handle: admin.index,
+        doc: { summary: "Model repository index (Triton's model repository extension; admin only)", request: { body: body(RepositoryIndexRequest) }, responses: { 200: json(RepositoryIndexResponse, 'Every model in the repository and every version the server knows, with its state'), 400: errors[400] } },
+      },
+      {
+        method: 'POST',
+        path: '/v2/repository/models/{name}/load',
+        handle: admin.load,
+        doc: { summary: 'Load (or reload) a model from the repository: MODEL_CONTROL_MODE=explicit only (admin)', request: { params: z.object({ name }), body: body(RepositoryLoadRequest) }, responses: { 200: json(RepositoryActionResponse, 'The versions that serve now'), ...adminErrors } },
+      },
+      {
+        method: 'POST',
+        path: '/v2/repository/models/{name}/unload',
+        handle: admin.unload,
+        doc: { summary: 'Unload every version of a model; requests in flight finish: MODEL_CONTROL_MODE=explicit only (admin)', request: { params: z.object({ name }), body: body(RepositoryUnloadRequest) }, responses: { 200: json(RepositoryActionResponse, 'Unloaded'), ...adminErrors } },
       },
     );
   }

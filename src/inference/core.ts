@@ -69,7 +69,7 @@ export class InferenceCore {
       model.metrics.outcome(outcomeOf(err)).inc();
       throw err;
     }
-    return new InferenceCall(model, this.#o, charge);
+    return new InferenceCall(model, this.#o, charge, model.hold());
   }
 }
 
@@ -79,17 +79,20 @@ export class InferenceCall {
   readonly trace: InferenceTrace;
   readonly #o: InferenceCoreOptions;
   readonly #charge: Charge | undefined;
+  readonly #release: (() => void) | undefined;
 
-  constructor(model: Model, options: InferenceCoreOptions, charge?: Charge) {
+  constructor(model: Model, options: InferenceCoreOptions, charge?: Charge, release?: () => void) {
     this.model = model;
     this.trace = { model: model.name, version: model.version };
     this.#o = options;
     this.#charge = charge;
+    this.#release = release;
   }
 
-  /** The request is over (answered, failed or abandoned): its memory charge is given back. */
+  /** The request is over (answered, failed or abandoned): its memory charge is given back, and its hold on the model version. */
   end(): void {
     this.#charge?.release();
+    this.#release?.();
   }
 
   /** Runs a codec's decoding step; a client error it throws counts as an invalid request. */

@@ -26,23 +26,43 @@ export interface Charge {
 }
 
 export class MemoryBudget {
-  /** Bytes that requests in flight may use together. */
-  readonly capacity: number;
+  #capacity: number;
   #used = 0;
   readonly #onChange: (used: number) => void;
 
   constructor(capacity: number, onChange: (used: number) => void = () => {}) {
-    this.capacity = capacity;
+    this.#capacity = capacity;
     this.#onChange = onChange;
+  }
+
+  /** Bytes that requests in flight may use together. */
+  get capacity(): number {
+    return this.#capacity;
   }
 
   get used(): number {
     return this.#used;
   }
 
+  /**
+   * Takes `bytes` out of the requests' budget for a model version loaded while the server runs, until the
+   * returned function gives them back (when it is unloaded). Undefined when what would be left could not
+   * hold `keepFree` (one request at BODY_LIMIT): the load waits instead.
+   */
+  reserve(bytes: number, keepFree: number): (() => void) | undefined {
+    if (this.#capacity - bytes < keepFree) return undefined;
+    this.#capacity -= bytes;
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      this.#capacity += bytes;
+    };
+  }
+
   /** Charges `bytes`, or throws 503 memory_exhausted when they do not fit beside what is in flight. */
   charge(bytes: number): Charge {
-    if (this.#used + bytes > this.capacity) throw exhausted(bytes, this.capacity - this.#used);
+    if (this.#used + bytes > this.#capacity) throw exhausted(bytes, this.#capacity - this.#used);
     this.#used += bytes;
     this.#onChange(this.#used);
     let held = true;

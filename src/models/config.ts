@@ -92,6 +92,12 @@ export async function readModelConfig(file: string): Promise<ModelConfig> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
     throw new RepositoryError(`${file} cannot be read: ${(err as NodeJS.ErrnoException).code}`);
   }
+  return parseModelConfig(text, file);
+}
+
+/** Validates the text of a model's config.json (undefined: no file, an empty config); `file` names it in errors. */
+export function parseModelConfig(text: string | undefined, file: string): ModelConfig {
+  if (text === undefined) return {};
   let json: unknown;
   try {
     json = JSON.parse(text);

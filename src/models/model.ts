@@ -88,6 +88,8 @@ export class Model implements Tenant {
   #state: State = 'loading';
   #unavailableReason = '';
   #warmupSamples: Tensors[] | undefined;
+  #users = 0;
+  readonly #idle: (() => void)[] = [];
 
   constructor(o: ModelOptions) {
     this.name = o.name;
@@ -262,6 +264,36 @@ export class Model implements Tenant {
       }
       return inputs;
     });
+  }
+
+  /** An admitted request holds the version until it is answered: unloading waits for the holders. */
+  hold(): () => void {
+    this.#users++;
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      if (--this.#users === 0) for (const done of this.#idle.splice(0)) done();
+    };
+  }
+
+  /**
+   * Unloads the version once it is out of the repository's table: waits (at most timeoutMs) for the
+   * requests that hold it, lets its queue drain, releases its session and drops its readiness series.
+   */
+  async retire(timeoutMs: number): Promise<void> {
+    if (this.#users > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = this.#clock.setTimeout(resolve, timeoutMs);
+        this.#idle.push(() => {
+          this.#clock.clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    await this.drain();
+    await this.close();
+    this.#o.metrics.modelReady.remove({ model: this.name, version: String(this.version) });
   }
 
   /** Stops taking requests and waits for queued and running batches. */

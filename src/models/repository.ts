@@ -7,7 +7,9 @@ import { notFound, unavailable } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
 import { decodeV2Request } from '../codecs/v2.ts';
 import type { Tensors } from '../tensors/types.ts';
-import { readModelConfig, RepositoryError, type ModelConfig } from './config.ts';
+import { parseModelConfig, readModelConfig, RepositoryError, type ModelConfig } from './config.ts';
+import type { LoadedState, LoadedVersion, LoadStep } from './scan.ts';
+import { missingVersions, selectVersions } from './version-policy.ts';
 import { Model } from './model.ts';
 import { DEFAULT_SUPERVISION, WorkerPool, type Supervision } from './pool.ts';
 import type { OrtLogLevel } from './session.ts';
@@ -43,6 +45,12 @@ export class ModelRepository {
   readonly #o: RepositoryOptions;
   readonly #models = new Map<string, Map<number, Model>>();
   readonly #pool: WorkerPool;
+  /** The files and config.json each serving version was loaded from (for the poller's plan). */
+  readonly #origins = new WeakMap<Model, { fingerprint: string; configHash: string }>();
+  /** Memory reserved for versions loaded while the server runs, given back when they are unloaded. */
+  readonly #memory = new Map<Model, () => void>();
+  /** Versions being loaded, and versions that failed to load, while the server runs. */
+  readonly #attempts = new Map<string, LoadedVersion & { state: LoadedState; reason?: string }>();
   #state: State = 'loading';
   #defaultName: string | undefined;
 
@@ -77,14 +85,20 @@ export class ModelRepository {
     return this.#defaultName;
   }
 
-  /** Reasons the repository is not ready; empty when every model is loaded and warmed up. */
+  /** Reasons the repository is not ready; empty when every model in service has a version that is loaded and warmed up. */
   notReadyReasons(): string[] {
     if (this.#state === 'loading') return ['models are loading'];
     if (this.#state === 'failed') return ['model loading failed'];
+    // Ready while every model in service has a ready version: a version restarting beside a ready one
+    // answers 503 to requests that name it, but the model serves.
     const reasons: string[] = [];
-    for (const m of this.all()) {
-      const reason = m.notReadyReason();
-      if (reason) reasons.push(reason);
+    for (const versions of this.#models.values()) {
+      const models = [...versions.values()];
+      if (models.some((m) => m.ready)) continue;
+      for (const m of models) {
+        const reason = m.notReadyReason();
+        if (reason) reasons.push(reason);
+      }
     }
     return reasons;
   }
@@ -162,8 +176,14 @@ export class ModelRepository {
         .map((e) => Number(e.name))
         .sort((a, b) => a - b);
       if (versionDirs.length === 0) throw new RepositoryError(`model ${name}: ${path.join(root, name)} has no version directory (expected ${name}/1/model.onnx)`);
+      const selected = selectVersions(modelConfig.version_policy, versionDirs);
+      if (selected.length === 0) {
+        throw new RepositoryError(`model ${name}: config.json version_policy selects none of the versions in ${path.join(root, name)} (${versionDirs.join(', ')}); missing: ${missingVersions(modelConfig.version_policy, versionDirs).join(', ')}`);
+      }
+      const missing = missingVersions(modelConfig.version_policy, versionDirs);
+      if (missing.length > 0) logger.warn({ model: name, missing }, 'config.json version_policy names versions that are not in the repository');
       this.#models.set(name, new Map());
-      for (const version of versionDirs) jobs.push({ name, version, file: path.join(root, name, String(version), 'model.onnx'), modelConfig });
+      for (const version of selected) jobs.push({ name, version, file: path.join(root, name, String(version), 'model.onnx'), modelConfig });
     }
     // Bounded parallel loading, largest files first: each goes to the worker with the fewest model bytes, so
     // placing the big ones first spreads the bytes evenly. On a failure the loads under way finish (and are
@@ -247,6 +267,101 @@ export class ModelRepository {
     return model;
   }
 
+  /**
+   * What the server holds, for the repository poller's plan and the repository index: every serving version,
+   * and the versions being loaded or that failed to load (with the files and config.json they were tried with).
+   */
+  instances(): (LoadedVersion & { reason?: string })[] {
+    const list: (LoadedVersion & { reason?: string })[] = [];
+    for (const [name, versions] of this.#models) {
+      for (const [version, model] of versions) {
+        const origin = this.#origins.get(model);
+        list.push({ name, version, fingerprint: origin?.fingerprint ?? '', configHash: origin?.configHash ?? '', state: 'ready', reason: model.notReadyReason() });
+      }
+    }
+    for (const attempt of this.#attempts.values()) list.push(attempt);
+    return list;
+  }
+
+  /** Records the files and config.json each model loaded at start came from (the poller's first scan). */
+  noteOrigins(origin: (name: string, version: number) => { fingerprint: string; configHash: string } | undefined): void {
+    for (const model of this.all()) {
+      const o = origin(model.name, model.version);
+      if (o && !this.#origins.has(model)) this.#origins.set(model, o);
+    }
+  }
+
+  /**
+   * Loads and warms up one version while the server runs; it takes traffic only once it is ready. When it
+   * replaces an instance of the same version (its files or config.json changed), the old instance is then
+   * retired: requests holding it finish. A failure is recorded (not retried until the files or config change)
+   * and what served before keeps serving. `reserve` is asked for the memory the version will take; when it
+   * refuses, nothing is loaded and the error is returned.
+   */
+  async loadVersion(step: LoadStep, configText: string | undefined, reserve?: (bytes: number) => (() => void) | Error): Promise<{ ok: true; model: Model } | { ok: false; error: Error; retry: boolean }> {
+    const { logger, metrics } = this.#o;
+    const key = `${step.name}:${step.version}`;
+    const labels = { model: step.name, version: String(step.version) };
+    const memory = reserve?.(modelMemoryCost(step.bytes));
+    if (memory instanceof Error) {
+      logger.warn({ model: step.name, version: step.version, err: memory.message }, 'model version not loaded: not enough memory beside what serves; trying again later');
+      return { ok: false, error: memory, retry: true };
+    }
+    this.#attempts.set(key, { name: step.name, version: step.version, fingerprint: step.fingerprint, configHash: step.configHash, state: 'loading' });
+    logger.info({ model: step.name, version: step.version, reason: step.reason, file: step.path }, 'loading model version');
+    const started = performance.now();
+    try {
+      const modelConfig = parseModelConfig(configText, path.join(path.dirname(path.dirname(step.path)), 'config.json'));
+      const model = await this.#loadOne(step.name, step.version, step.path, modelConfig, path.dirname(path.dirname(step.path)));
+      this.#attempts.delete(key);
+      this.#origins.set(model, { fingerprint: step.fingerprint, configHash: step.configHash });
+      if (memory) this.#memory.set(model, memory);
+      let versions = this.#models.get(step.name);
+      if (!versions) this.#models.set(step.name, (versions = new Map()));
+      const replaced = versions.get(step.version);
+      versions.set(step.version, model);
+      const seconds = (performance.now() - started) / 1000;
+      metrics.modelLoadDuration.set(labels, seconds);
+      metrics.modelLoads.inc(labels);
+      logger.info({ model: step.name, version: step.version, worker: model.worker, loadSeconds: seconds, replaced: replaced !== undefined }, 'model version loaded; serving it');
+      if (replaced) await this.#retire(replaced);
+      return { ok: true, model };
+    } catch (err) {
+      memory?.();
+      const message = (err as Error).message;
+      this.#attempts.set(key, { name: step.name, version: step.version, fingerprint: step.fingerprint, configHash: step.configHash, state: 'failed', reason: message });
+      metrics.modelLoadFailures.inc(labels);
+      logger.error({ model: step.name, version: step.version, err: message }, 'model version failed to load; what served before keeps serving');
+      return { ok: false, error: err as Error, retry: false };
+    }
+  }
+
+  /** Takes a version out of service: new requests get 404 at once, requests holding it finish, then its session is released. */
+  async unloadVersion(name: string, version: number, reason: string): Promise<boolean> {
+    this.#attempts.delete(`${name}:${version}`);
+    const versions = this.#models.get(name);
+    const model = versions?.get(version);
+    if (!versions || !model) return false;
+    versions.delete(version);
+    if (versions.size === 0) this.#models.delete(name);
+    this.#o.metrics.modelUnloads.inc({ model: name, version: String(version) });
+    this.#o.logger.info({ model: name, version, reason }, 'model version unloaded; requests in flight on it finish');
+    await this.#retire(model);
+    return true;
+  }
+
+  /** Forgets a failed or pending load attempt (an explicit unload of a model that never loaded). */
+  forgetAttempts(name: string): void {
+    for (const [key, a] of this.#attempts) if (a.name === name) this.#attempts.delete(key);
+  }
+
+  async #retire(model: Model): Promise<void> {
+    await model.retire(this.#o.config.REQUEST_TIMEOUT_MS + 1000);
+    this.#memory.get(model)?.();
+    this.#memory.delete(model);
+    this.#origins.delete(model);
+  }
+
   /** Stops new work and waits for every queue to empty. */
   async drain(): Promise<void> {
     await Promise.all(this.all().map((m) => m.drain()));
@@ -263,6 +378,15 @@ export class ModelRepository {
   }
 }
 
+
+/**
+ * Resident memory a loaded version takes, estimated from its files: onnxruntime keeps the weights, and
+ * pre-packs or copies some of them for its kernels (measured 1-2.3 times the file for the bench's MLP), plus
+ * the session's own structures.
+ */
+export function modelMemoryCost(fileBytes: number): number {
+  return 2 * fileBytes + 16 * 2 ** 20;
+}
 
 function pickDefault(requested: string | undefined, defaults: string[], names: string[]): string | undefined {
   if (requested !== undefined) {

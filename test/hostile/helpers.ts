@@ -11,7 +11,7 @@ export { send, type Reply };
 export const BODY_LIMIT = 256 * 1024;
 
 export const MODELS = {
-  vec: { versions: { 1: 'identity_float32.onnx', 2: 'identity_float32.onnx' } },
+  vec: { config: { version_policy: { all: {} } }, versions: { 1: 'identity_float32.onnx', 2: 'identity_float32.onnx' } },
   ints: { versions: { 1: 'identity_int64.onnx' } },
   u8: { versions: { 1: 'identity_uint8.onnx' } },
   flags: { versions: { 1: 'identity_bool.onnx' } },
