@@ -16,6 +16,8 @@ export interface TestService {
   url: string;
   /** http://127.0.0.1:<port> of the metrics server. */
   metricsUrl: string;
+  /** The model repository directory (MODEL_REPOSITORY). */
+  dir: string;
   /** Parsed JSON log lines written so far. */
   logs: Record<string, unknown>[];
   close(): Promise<void>;
@@ -50,6 +52,7 @@ export async function startService(layout: Record<string, RepositoryModel>, opti
     service.server.closeAllConnections();
     await new Promise((r) => service.server.close(r));
     await new Promise((r) => service.metricsServer.close(r));
+    await service.control.stop();
     await service.repository.close();
     await service.codecs.close();
     await repo.cleanup();
@@ -62,7 +65,7 @@ export async function startService(layout: Record<string, RepositoryModel>, opti
       throw err;
     }
   }
-  return { service, url: `http://127.0.0.1:${port}`, metricsUrl: `http://127.0.0.1:${metricsPort}`, logs, close };
+  return { service, url: `http://127.0.0.1:${port}`, metricsUrl: `http://127.0.0.1:${metricsPort}`, dir: repo.dir, logs, close };
 }
 
 /** Sends a request and returns status, headers, text and the parsed JSON body (undefined when not JSON). */
