@@ -154,7 +154,9 @@ export class ModelControl {
     return this.#serial(async () => {
       const versions = repository.versions(name);
       const attempts = repository.instances().some((i) => i.name === name);
-      if (versions.length === 0 && !attempts) throw notFound('model_not_found', `model "${name.slice(0, 128)}" is not loaded; loaded: ${repository.names().join(', ') || 'none'}`);
+      if (versions.length === 0 && !attempts && !(await scanModel(this.#o.root, name)).model) {
+        throw notFound('model_not_found', `no model "${name.slice(0, 128)}" is loaded or in the model repository; loaded: ${repository.names().join(', ') || 'none'}`);
+      }
       repository.forgetAttempts(name);
       await Promise.all(versions.map((v) => repository.unloadVersion(name, v, 'repository API')));
       return { name, state: 'UNAVAILABLE', versions: [] };
