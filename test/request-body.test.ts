@@ -135,3 +135,36 @@ describe('readBody', () => {
     assert.equal(result.code, 'request_aborted');
   });
 });
+
+describe('a refusal before the body is read', () => {
+  test('a Connection: close client still uploading gets the whole answer and a clean close, never a reset', async () => {
+    // A body within the limit for a model that does not exist: refused (404) before a byte of the body is read.
+    const body = Buffer.alloc(4 * 1024 * 1024, 0x20);
+    const outcome = await new Promise<{ status: number; error?: string; json: any }>((resolve) => {
+      const socket = net.connect(Number(new URL(svc.url).port), '127.0.0.1');
+      let text = '';
+      let error: string | undefined;
+      socket.setEncoding('utf8');
+      socket.on('data', (c) => (text += c));
+      socket.on('error', (err) => (error = (err as NodeJS.ErrnoException).code ?? err.message));
+      socket.on('close', () => {
+        const [head, payload] = text.split('\r\n\r\n');
+        resolve({ status: Number(/^HTTP\/1\.1 (\d+)/.exec(head ?? '')?.[1]), error, json: payload ? JSON.parse(payload) : undefined });
+      });
+      socket.write(`POST /v1/models/nope:predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: ${body.length}\r\n\r\n`);
+      // The body goes out slowly, in pieces, after the answer has come back.
+      let at = 0;
+      const timer = setInterval(() => {
+        if (socket.destroyed) return clearInterval(timer);
+        socket.write(body.subarray(at, (at += 256 * 1024)));
+        if (at >= body.length) {
+          clearInterval(timer);
+          socket.end();
+        }
+      }, 20);
+    });
+    assert.equal(outcome.error, undefined, 'no EPIPE or ECONNRESET');
+    assert.equal(outcome.status, 404);
+    assert.equal(outcome.json.code, 'model_not_found');
+  });
+});
