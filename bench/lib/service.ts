@@ -27,7 +27,7 @@ export interface RunningService {
 }
 
 /** Runs the built service (dist/main.js) on free loopback ports and waits until /ready is 200. */
-export async function startService(repository: string, settings: ServiceSettings): Promise<RunningService> {
+export async function startService(repository: string, settings: ServiceSettings, options: { cpus?: string } = {}): Promise<RunningService> {
   const port = await freePort();
   const metricsPort = await freePort();
   const child = startNode([`${ROOT}dist/main.js`], {
@@ -44,16 +44,16 @@ export async function startService(repository: string, settings: ServiceSettings
     LOG_LEVEL: 'warn',
     SHUTDOWN_DELAY_MS: '0',
     NODE_ENV: 'production',
-  });
+  }, options);
   const url = `http://127.0.0.1:${port}`;
   await readyOrStop(child, `${url}/ready`, 120_000);
   return { url, metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`, child, stop: child.stop };
 }
 
 /** The bare express app of bench/hello.ts, the yardstick for the HTTP layer. */
-export async function startHello(): Promise<{ url: string; child: Child; stop: () => Promise<number | null> }> {
+export async function startHello(options: { cpus?: string } = {}): Promise<{ url: string; child: Child; stop: () => Promise<number | null> }> {
   const port = await freePort();
-  const child = startNode(['--import', 'tsx', `${ROOT}bench/hello.ts`], { PORT: String(port), NODE_ENV: 'production' });
+  const child = startNode(['--import', 'tsx', `${ROOT}bench/hello.ts`], { PORT: String(port), NODE_ENV: 'production' }, options);
   const url = `http://127.0.0.1:${port}`;
   await readyOrStop(child, `${url}/hello`, 30_000);
   return { url, child, stop: child.stop };
