@@ -1,9 +1,10 @@
 // The row format (KServe V1 / TF Serving "instances" and "predictions") as a codec: JSON in, tensors out and back.
 import { AppError, invalid } from '../errors.ts';
 import type { Signature } from './signature.ts';
-import { flatten, fromJsonValues, nestedShape, rowJsonTexts, toJsonValues } from '../tensors/json.ts';
+import { flatten, fromJsonValues, nestedShape, parseNumberArray, rowJsonTexts, toJsonValues } from '../tensors/json.ts';
 import { checkShape, formatShape } from '../tensors/shape.ts';
 import type { Tensors, TensorSpec } from '../tensors/types.ts';
+import { parseJsonBody } from './json-body.ts';
 import { describeIssue, PredictRequest } from './schemas.ts';
 
 export interface RowRequest {
@@ -19,6 +20,46 @@ export function decodeRowRequest(model: Signature, json: unknown): RowRequest {
   if (!parsed.success) throw invalid(describeIssue(parsed.error, ''));
   const { instances, parameters } = parsed.data;
   return { inputs: instancesToTensors(model, instances), count: instances.length, timeoutMs: parameters?.timeout_ms };
+}
+
+const INSTANCES_KEY = Buffer.from('"instances"');
+const isSpace = (c: number | undefined) => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
+
+/**
+ * The fast path of decodeRowBody(): a body that is exactly `{"instances": <rectangular nested array of
+ * numbers>}` for a model with one FP32 or FP64 input, parsed from the bytes straight into a typed array
+ * (no JSON.parse, no generic validation walk). Anything else, valid or not, gives undefined and goes the
+ * generic way, so errors (and every other accepted body) are the generic path's own.
+ */
+export function decodeNumericRows(model: Signature, body: Uint8Array): RowRequest | undefined {
+  if (model.inputs.length !== 1) return undefined;
+  const spec = model.inputs[0]!;
+  if (spec.type !== 'float32' && spec.type !== 'float64') return undefined;
+  let i = 0;
+  while (isSpace(body[i])) i++;
+  if (body[i++] !== 0x7b) return undefined;
+  while (isSpace(body[i])) i++;
+  for (let k = 0; k < INSTANCES_KEY.length; k++) if (body[i++] !== INSTANCES_KEY[k]) return undefined;
+  while (isSpace(body[i])) i++;
+  if (body[i++] !== 0x3a) return undefined;
+  while (isSpace(body[i])) i++;
+  const parsed = parseNumberArray(body, i, spec.type === 'float32');
+  if (!parsed) return undefined;
+  i = parsed.end;
+  while (isSpace(body[i])) i++;
+  if (body[i++] !== 0x7d) return undefined;
+  while (isSpace(body[i])) i++;
+  if (i !== body.length) return undefined;
+  const { dims } = parsed;
+  if (dims.length !== spec.shape.length || !spec.shape.every((d, k) => d < 0 || d === dims[k])) return undefined;
+  const data = spec.type === 'float32' ? new Float32Array(parsed.count) : new Float64Array(parsed.count);
+  data.set(parsed.values.subarray(0, parsed.count));
+  return { inputs: { [spec.name]: { type: spec.type, dims, data } }, count: dims[0]!, timeoutMs: undefined };
+}
+
+/** A row-format body (bytes) to input tensors: the numeric fast path when it applies, else JSON.parse and decodeRowRequest(). */
+export function decodeRowBody(model: Signature, body: Uint8Array): RowRequest {
+  return decodeNumericRows(model, body) ?? decodeRowRequest(model, parseJsonBody(body));
 }
 
 /** Output tensors to the row-format response body, as JSON text. */
