@@ -5,7 +5,7 @@ import { HEADER_LENGTH } from '../codecs/v2.ts';
 import type { BodyEstimate, InferenceCore } from '../inference/core.ts';
 import type { BodyFormat } from '../inference/memory-budget.ts';
 import { checkJsonContentType, readBody } from './body.ts';
-import { sendText } from './reply.ts';
+import { sendText, writeHead } from './reply.ts';
 import type { HandlerContext } from './router.ts';
 
 /** The body's size as declared, or the most it may be (chunked, or compressed: it is charged as if it were that large). */
@@ -53,7 +53,7 @@ export function v2InferHandler(core: InferenceCore, codecs: Codecs, bodyLimit: n
     state.inference = call.trace;
     const outputs = await call.run(request.inputs, { timeoutMs: request.timeoutMs, signal });
     const encoded = await codecs.encodeV2(call.model, request.id, outputs, request.outputs);
-    res.writeHead(200, { ...encoded.headers, 'content-length': Buffer.byteLength(encoded.body) });
+    writeHead(res, 200, { ...encoded.headers, 'content-length': String(Buffer.byteLength(encoded.body)) });
     res.end(encoded.body);
   };
 }
