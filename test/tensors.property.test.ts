@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, test as nodeTest } from './helpers/node-test.ts';
 import fc from 'fast-check';
 import { parseJsonBody } from '../src/codecs/json-body.ts';
-import { decodeNumericRows, decodeRowBody, decodeRowRequest } from '../src/codecs/rows.ts';
+import { decodeNumericRows, decodeRowBody, decodeRowRequest, encodeRowResponse } from '../src/codecs/rows.ts';
 import type { Signature } from '../src/codecs/signature.ts';
 import { AppError } from '../src/errors.ts';
 import { fromBinary, toBinary } from '../src/tensors/binary.ts';
@@ -319,8 +319,8 @@ const modelFor = (dims: number[]) =>
   fc.record({
     type: fc.constantFrom<ElementType>('float32', 'float64', 'float32', 'float64', 'int32', 'float16'),
     shape: fc.oneof(
-      fc.constant([-1, ...dims.slice(1)]),
-      fc.constant(dims),
+      fc.constant<number[]>([-1, ...dims.slice(1)]),
+      fc.constant<number[]>(dims),
       fc.array(fc.integer({ min: -1, max: 4 }), { minLength: 1, maxLength: 4 }),
     ),
   }).map(({ type, shape }) => rowModel(type, shape));
@@ -441,5 +441,43 @@ describe('row format: numeric fast path against the generic path', () => {
     ]) {
       sameAsGeneric(iris, body);
     }
+  });
+});
+
+describe('row format: label scores', () => {
+  test('{label, scores} printed from the typed array are JSON.stringify of the same values, for float and integer outputs (NaN and infinities as null)', () => {
+    const special = fc.constantFrom(NaN, Infinity, -Infinity, -0, 0);
+    check(
+      fc.property(
+        fc.constantFrom<ElementType>('float32', 'float64', 'int32', 'uint8', 'int64', 'bool', 'float16'),
+        // Labels an object literal keeps in order (integer-like keys would be moved first by the reference below).
+        fc.uniqueArray(fc.string({ maxLength: 6 }).filter((l) => l !== '__proto__' && !/^(0|[1-9]\d*)$/.test(l)), { minLength: 1, maxLength: 5 }),
+        fc.integer({ min: 1, max: 4 }),
+        fc.array(fc.oneof(fc.double(), special), { minLength: 20, maxLength: 20 }),
+        (type, labels, rows, pool) => {
+          const size = labels.length;
+          const values = Array.from({ length: rows * size }, (_, i) => pool[i % pool.length]!);
+          const data =
+            type === 'int64'
+              ? BigInt64Array.from(values, (v) => BigInt(Number.isFinite(v) ? Math.trunc(v % 1e15) : 0))
+              : type === 'bool'
+                ? Uint8Array.from(values, (v) => (v > 0 ? 1 : 0))
+                : type === 'float16'
+                  ? Uint16Array.from(values, (v) => toHalf(v))
+                  : fromJsonValues(type, values.map((v) => (type === 'float32' || type === 'float64' ? v : Number.isFinite(v) ? Math.abs(Math.trunc(v)) % 100 : 0)), 'v');
+          const tensor = { type, dims: [rows, size], data };
+          const model: Signature = { name: 'm', version: 3, inputs: [], outputs: [{ name: 'p', type, shape: [-1, size] }], batchable: true, labels };
+          const flat = toJsonValues(tensor) as number[];
+          const predictions = Array.from({ length: rows }, (_, r) => {
+            const row = flat.slice(r * size, (r + 1) * size);
+            let best = 0;
+            for (let i = 1; i < size; i++) if (row[i]! > row[best]!) best = i;
+            return { label: labels[best], scores: Object.fromEntries(labels.map((l, i) => [l, row[i]])) };
+          });
+          assert.equal(encodeRowResponse(model, { p: tensor }, rows), JSON.stringify({ model: 'm', version: '3', predictions }));
+        },
+      ),
+      RUNS,
+    );
   });
 });

@@ -101,6 +101,16 @@ function instancesToTensors(model: Signature, instances: unknown[]): Tensors {
   return inputs;
 }
 
+/** Element types whose values print the same from the typed array as from toJsonValues(). */
+const PRINTABLE = new Set(['float32', 'float64', 'int8', 'int16', 'int32', 'uint8', 'uint16', 'uint32']);
+/** The JSON keys of a model's labels, printed once per labels array. */
+const labelKeyCache = new WeakMap<string[], string[]>();
+function labelKeys(labels: string[]): string[] {
+  let keys = labelKeyCache.get(labels);
+  if (!keys) labelKeyCache.set(labels, (keys = labels.map((l) => JSON.stringify(l))));
+  return keys;
+}
+
 /**
  * Output tensors to the JSON text of one prediction per instance: {label, scores} for labelled classifiers,
  * else the output row (an object keyed by output name for several outputs). Printed from the typed arrays.
@@ -117,17 +127,22 @@ function predictionTexts(model: Signature, outputs: Tensors, count: number): str
   const labels = model.labels;
   if (labels && model.outputs.length === 1) {
     const t = aligned(model.outputs[0]!.name);
-    const scores = toJsonValues(t) as number[];
+    // Float outputs are read straight from the typed array and printed with String() (JSON.stringify's
+    // text for finite numbers; null for the others, as JSON.stringify gives); other types become JSON values first.
+    const scores = PRINTABLE.has(t.type) ? (t.data as Float32Array) : (toJsonValues(t) as number[]);
     const size = t.dims.slice(1).reduce((a, b) => a * b, 1);
-    const keys = labels.map((l) => JSON.stringify(l));
+    const keys = labelKeys(labels);
     const texts: string[] = [];
     for (let r = 0; r < count; r++) {
       const offset = r * size;
       let best = 0;
       for (let i = 1; i < size; i++) if (scores[offset + i]! > scores[offset + best]!) best = i;
-      const pairs: string[] = [];
-      for (let i = 0; i < labels.length && i < size; i++) pairs.push(`${keys[i]}:${JSON.stringify(scores[offset + i])}`);
-      texts.push(`{"label":${JSON.stringify(labels[best])},"scores":{${pairs.join(',')}}}`);
+      let pairs = '';
+      for (let i = 0; i < labels.length && i < size; i++) {
+        const v = scores[offset + i]!;
+        pairs += `${i === 0 ? '' : ','}${keys[i]}:${Number.isFinite(v) ? String(v) : JSON.stringify(v)}`;
+      }
+      texts.push(`{"label":${JSON.stringify(labels[best])},"scores":{${pairs}}}`);
     }
     return texts;
   }
