@@ -1,7 +1,8 @@
 // meshserve load tests. Usage:
 //   npm run bench                       full suite (~13 min): writes bench/results/latest.{json,md,svg}
 //   npm run bench -- --quick            short runs to try things out: writes bench/results/tmp/quick.*
-//   npm run bench -- cpu [--runs=3]     the pod's size only: service pinned to core 0, load generator on the
+//   npm run bench -- cpu [--runs=3] [--root=DIR]  the pod's size only (--root: measure DIR's build, e.g. an older
+//                                       tree, with this bench): service pinned to core 0, load generator on the
 //                                       others; ratios to same-core baselines, 1-connection latency:
 //                                       bench/results/cpu.{json,md} (the full suite ends with the same section)
 //   npm run bench -- soak [--minutes=5] steady load, RSS and heap over time: bench/results/soak.{json,md,svg}
@@ -19,7 +20,7 @@ import { parseArgs } from 'node:util';
 import { suiteChart } from './lib/chart.ts';
 import { log } from './lib/progress.ts';
 import { limitsChart, limitsMarkdown, limitsTable, runLimits, type LimitsResult } from './lib/limits.ts';
-import { ONE_CORE, ONE_CORE_QUICK, oneCoreMarkdown, runOneCore } from './lib/one-core.ts';
+import { ONE_CORE, ONE_CORE_QUICK, oneCoreMarkdown, runOneCore, type OneCoreResult } from './lib/one-core.ts';
 import { goals, markdown, ratios } from './lib/report.ts';
 import { ROOT } from './lib/service.ts';
 import { runSoak, soakChart, soakMarkdown, type SoakResult } from './lib/soak.ts';
@@ -37,6 +38,7 @@ const { values, positionals } = parseArgs({
     env: { type: 'string', multiple: true, default: [] },
     only: { type: 'string' },
     'request-timeout': { type: 'string' },
+    root: { type: 'string' },
   },
 });
 const mode = positionals[0] ?? 'suite';
@@ -87,8 +89,8 @@ if (mode === 'report') {
     write(`${name}.md`, soakMarkdown(result));
     write(`${name}.svg`, await soakChart(result));
   } else {
-    const result = JSON.parse(readFileSync(path.join(outDir, `${name}.json`), 'utf8')) as SuiteResult;
-    write(`${name}.md`, markdown(result));
+    const result = JSON.parse(readFileSync(path.join(outDir, `${name}.json`), 'utf8')) as SuiteResult & { oneCore?: OneCoreResult };
+    write(`${name}.md`, result.oneCore ? `${markdown(result)}\n${oneCoreMarkdown(result.oneCore)}` : markdown(result));
     write(`${name}.svg`, await suiteChart(result));
   }
 } else if (mode === 'limits') {
@@ -114,7 +116,7 @@ if (mode === 'report') {
   const base = values.quick ? ONE_CORE_QUICK : ONE_CORE;
   const options = { ...base, rounds: positive(values.runs, '--runs') ?? base.rounds, durationSec: positive(values.seconds, '--seconds') ?? base.durationSec };
   const name = values.name ?? 'cpu';
-  const result = await runOneCore(name, options);
+  const result = await runOneCore(name, options, values.root);
   write(`${name}.json`, `${JSON.stringify(result, null, 2)}\n`);
   write(`${name}.md`, oneCoreMarkdown(result));
   process.stdout.write(`\n${oneCoreMarkdown(result)}`);

@@ -64,6 +64,8 @@ export interface OneCoreResult {
   name: string;
   date: string;
   machine: Machine;
+  /** The build measured, when not this tree's (--root). */
+  serviceRoot?: string;
   pinned: boolean;
   serviceCpus: string;
   loadCpus: string;
@@ -82,7 +84,7 @@ function pinSelf(cpus: string): boolean {
   return r.status === 0;
 }
 
-export async function runOneCore(name: string, o: OneCoreOptions): Promise<OneCoreResult> {
+export async function runOneCore(name: string, o: OneCoreOptions, serviceRoot?: string): Promise<OneCoreResult> {
   const t0 = performance.now();
   const machine = describeMachine();
   const cores = os.cpus().length;
@@ -107,8 +109,8 @@ export async function runOneCore(name: string, o: OneCoreOptions): Promise<OneCo
   ];
   const running = {
     'node-read': await startHello(cpus),
-    defaults: await startService(repo.dir, services.defaults, cpus),
-    'no-delay': await startService(repo.dir, services['no-delay'], cpus),
+    defaults: await startService(repo.dir, services.defaults, { ...cpus, root: serviceRoot }),
+    'no-delay': await startService(repo.dir, services['no-delay'], { ...cpus, root: serviceRoot }),
   };
   const rounds: OneCoreRound[] = [];
   try {
@@ -159,6 +161,7 @@ export async function runOneCore(name: string, o: OneCoreOptions): Promise<OneCo
     name,
     date: new Date().toISOString(),
     machine,
+    ...(serviceRoot ? { serviceRoot } : {}),
     pinned: canPin,
     serviceCpus,
     loadCpus,
@@ -181,7 +184,7 @@ export function oneCoreMarkdown(r: OneCoreResult): string {
   const lines = [
     `# One core (the pod's size): ${r.name}`,
     '',
-    `${r.date}, commit ${m.commit}, ${m.cpuModel}, ${m.cores} cores, Node ${m.node}, onnxruntime-node ${m.onnxruntime}; load average at start ${m.loadAverageAtStart.join(' ')}.`,
+    `${r.date}, commit ${m.commit}${r.serviceRoot ? ` (service built from ${r.serviceRoot})` : ''}, ${m.cpuModel}, ${m.cores} cores, Node ${m.node}, onnxruntime-node ${m.onnxruntime}; load average at start ${m.loadAverageAtStart.join(' ')}.`,
     r.pinned
       ? `Service and baselines pinned to core ${r.serviceCpus} (taskset), load generator on cores ${r.loadCpus}.`
       : 'NOT pinned: the machine has one core or taskset failed; service and load generator shared the cores.',
