@@ -1,5 +1,5 @@
 // The in-process onnxruntime ceiling: one session, no HTTP, no worker hop, rows/s per batch size after
-// warm-up. Run as a child process by bench/lib/ceiling.ts:
+// warm-up, for a model with one float32 input [batch, ...]. Run as a child process by bench/lib/ceiling.ts:
 //   node --import tsx bench/ort-ceiling.ts <model.onnx> <intraOpThreads> <secondsPerBatch> <batch,batch,...> [sync]
 // With "sync" it prints "ready" after warm-up and waits for a line on stdin, so several copies can
 // measure the same window (how much two batches at once gain on this machine).
@@ -22,8 +22,11 @@ const session = await ort.InferenceSession.create(modelPath, {
   executionMode: 'sequential',
   graphOptimizationLevel: 'all',
 });
-const width = 1024;
-const feeds = (batch: number) => ({ input: new ort.Tensor('float32', inputRow(width * batch, 7), [batch, width]) });
+// The model's single float32 input, [batch, ...fixed dims] (the MLP's "input" [n, 1024], iris' [n, 4]).
+const meta = session.inputMetadata[0]!;
+const inputName = session.inputNames[0]!;
+const width = meta.isTensor ? meta.shape.slice(1).reduce<number>((a, d) => a * (typeof d === 'number' && d > 0 ? d : 1), 1) : 1024;
+const feeds = (batch: number) => ({ [inputName]: new ort.Tensor('float32', inputRow(width * batch, 7), [batch, width]) });
 
 for (const b of batches) for (let i = 0; i < 3; i++) await session.run(feeds(b));
 

@@ -1,6 +1,10 @@
 // meshserve load tests. Usage:
 //   npm run bench                       full suite (~13 min): writes bench/results/latest.{json,md,svg}
 //   npm run bench -- --quick            short runs to try things out: writes bench/results/tmp/quick.*
+//   npm run bench -- cpu [--runs=3] [--root=DIR]  the pod's size only (--root: measure DIR's build, e.g. an older
+//                                       tree, with this bench): service pinned to core 0, load generator on the
+//                                       others; ratios to same-core baselines, 1-connection latency:
+//                                       bench/results/cpu.{json,md} (the full suite ends with the same section)
 //   npm run bench -- soak [--minutes=5] steady load, RSS and heap over time: bench/results/soak.{json,md,svg}
 //   npm run bench -- limits             bursts against MEMORY_LIMIT=1Gi, a fresh service per burst:
 //                                       bench/results/limits.{json,md,svg}; exits 1 unless every burst passes
@@ -16,6 +20,7 @@ import { parseArgs } from 'node:util';
 import { suiteChart } from './lib/chart.ts';
 import { log } from './lib/progress.ts';
 import { limitsChart, limitsMarkdown, limitsTable, runLimits, type LimitsResult } from './lib/limits.ts';
+import { ONE_CORE, ONE_CORE_QUICK, oneCoreMarkdown, runOneCore, type OneCoreResult } from './lib/one-core.ts';
 import { goals, markdown, ratios } from './lib/report.ts';
 import { ROOT } from './lib/service.ts';
 import { runSoak, soakChart, soakMarkdown, type SoakResult } from './lib/soak.ts';
@@ -33,11 +38,12 @@ const { values, positionals } = parseArgs({
     env: { type: 'string', multiple: true, default: [] },
     only: { type: 'string' },
     'request-timeout': { type: 'string' },
+    root: { type: 'string' },
   },
 });
 const mode = positionals[0] ?? 'suite';
-if (mode !== 'suite' && mode !== 'soak' && mode !== 'limits' && mode !== 'report') {
-  process.stderr.write(`unknown mode "${mode}": use no argument for the suite, "soak", "limits" or "report"\n`);
+if (mode !== 'suite' && mode !== 'cpu' && mode !== 'soak' && mode !== 'limits' && mode !== 'report') {
+  process.stderr.write(`unknown mode "${mode}": use no argument for the suite, "cpu", "soak", "limits" or "report"\n`);
   process.exit(2);
 }
 
@@ -83,8 +89,8 @@ if (mode === 'report') {
     write(`${name}.md`, soakMarkdown(result));
     write(`${name}.svg`, await soakChart(result));
   } else {
-    const result = JSON.parse(readFileSync(path.join(outDir, `${name}.json`), 'utf8')) as SuiteResult;
-    write(`${name}.md`, markdown(result));
+    const result = JSON.parse(readFileSync(path.join(outDir, `${name}.json`), 'utf8')) as SuiteResult & { oneCore?: OneCoreResult };
+    write(`${name}.md`, result.oneCore ? `${markdown(result)}\n${oneCoreMarkdown(result.oneCore)}` : markdown(result));
     write(`${name}.svg`, await suiteChart(result));
   }
 } else if (mode === 'limits') {
@@ -106,6 +112,14 @@ if (mode === 'report') {
   write(`${name}.svg`, await limitsChart(result));
   process.stdout.write(`\n${limitsTable(result)}`);
   process.exitCode = result.pass ? 0 : 1;
+} else if (mode === 'cpu') {
+  const base = values.quick ? ONE_CORE_QUICK : ONE_CORE;
+  const options = { ...base, rounds: positive(values.runs, '--runs') ?? base.rounds, durationSec: positive(values.seconds, '--seconds') ?? base.durationSec };
+  const name = values.name ?? 'cpu';
+  const result = await runOneCore(name, options, values.root);
+  write(`${name}.json`, `${JSON.stringify(result, null, 2)}\n`);
+  write(`${name}.md`, oneCoreMarkdown(result));
+  process.stdout.write(`\n${oneCoreMarkdown(result)}`);
 } else if (mode === 'soak') {
   const minutes = positive(values.minutes, '--minutes') ?? (values.quick ? 0.5 : 5);
   const durationSec = Math.round(minutes * 60);
@@ -118,9 +132,12 @@ if (mode === 'report') {
   const options = { ...base, runs: positive(values.runs, '--runs') ?? base.runs, durationSec: positive(values.seconds, '--seconds') ?? base.durationSec };
   const name = values.name ?? (values.quick ? 'quick' : 'latest');
   const result = await runSuite(name, options);
-  const summary = { ...result, ratios: ratios(result), goals: goals(result) };
+  // Then the pod's size, in the same run: this pins the bench to the cores the service does not use.
+  const oneCoreBase = values.quick ? ONE_CORE_QUICK : ONE_CORE;
+  const oneCore = await runOneCore(`${name} (one core)`, { ...oneCoreBase, rounds: options.runs });
+  const summary = { ...result, ratios: ratios(result), goals: goals(result), oneCore };
   write(`${name}.json`, `${JSON.stringify(summary, null, 2)}\n`);
-  write(`${name}.md`, markdown(result));
+  write(`${name}.md`, `${markdown(result)}\n${oneCoreMarkdown(oneCore)}`);
   write(`${name}.svg`, await suiteChart(result));
-  process.stdout.write(`\n${markdown(result)}`);
+  process.stdout.write(`\n${markdown(result)}\n${oneCoreMarkdown(oneCore)}`);
 }

@@ -3,10 +3,13 @@
 import assert from 'node:assert/strict';
 import { describe, test as nodeTest } from './helpers/node-test.ts';
 import fc from 'fast-check';
+import { parseJsonBody } from '../src/codecs/json-body.ts';
+import { decodeNumericRows, decodeRowBody, decodeRowRequest, encodeRowResponse } from '../src/codecs/rows.ts';
+import type { Signature } from '../src/codecs/signature.ts';
 import { AppError } from '../src/errors.ts';
 import { fromBinary, toBinary } from '../src/tensors/binary.ts';
 import { fromHalf, toHalf } from '../src/tensors/fp16.ts';
-import { flatten, fromJsonValues, nest, nestedShape, rowJsonTexts, toJsonArrayText, toJsonValues } from '../src/tensors/json.ts';
+import { flatten, fromJsonValues, nest, nestedShape, parseNumberArray, rowJsonTexts, toJsonArrayText, toJsonValues } from '../src/tensors/json.ts';
 import { elementCount, MAX_ELEMENTS, V2_BY_ELEMENT, type ElementType } from '../src/tensors/types.ts';
 
 /**
@@ -251,5 +254,230 @@ describe('hostile input raises only 400s', () => {
     for (let i = 0; i < 20_000; i++) deep = { a: deep };
     for (const type of TYPES) onlyBadRequest(() => fromJsonValues(type, [deep], 'data'));
     onlyBadRequest(() => nestedShape([[1], deep], 'instances'));
+  });
+});
+
+// The row format's numeric fast path (decodeNumericRows, parseNumberArray) against the generic path
+// (JSON.parse, the request schema and the nested-array walk): the same tensors for every body it takes,
+// and every other body, valid or not, left to the generic path and its errors.
+const generic = (model: Signature, body: Uint8Array) => decodeRowRequest(model, parseJsonBody(body));
+
+/** The result or the error (code, status, message) of a decode, to compare two paths. */
+function outcome(fn: () => unknown): unknown {
+  try {
+    return { ok: fn() };
+  } catch (err) {
+    assert.ok(err instanceof AppError, `threw ${(err as Error)?.name}: ${(err as Error)?.message}`);
+    return { error: { code: err.code, status: err.status, message: err.message } };
+  }
+}
+
+function sameAsGeneric(model: Signature, text: string | Uint8Array): void {
+  const body = typeof text === 'string' ? Buffer.from(text) : text;
+  assert.deepStrictEqual(outcome(() => decodeRowBody(model, body)), outcome(() => generic(model, body)));
+}
+
+/** JSON number texts as clients print them: integers, decimals, float32 and float64 printed by JavaScript, exponents, leading and trailing zeros. */
+const digitsText = (min: number, max: number) => fc.array(fc.constantFrom(...'0123456789'), { minLength: min, maxLength: max }).map((d) => d.join(''));
+const numberText = fc.oneof(
+  fc.double({ noNaN: true, noDefaultInfinity: true }).map(String),
+  fc.float({ noNaN: true, noDefaultInfinity: true }).map(String),
+  fc.double({ min: -1e6, max: 1e6, noNaN: true }).chain((v) => fc.integer({ min: 0, max: 20 }).map((d) => v.toFixed(d))),
+  fc.integer({ min: -1e9, max: 1e9 }).map(String),
+  fc
+    .record({
+      sign: fc.constantFrom('', '-'),
+      int: fc.oneof(fc.constant('0'), fc.tuple(fc.constantFrom(...'123456789'), digitsText(0, 22)).map(([a, b]) => a + b)),
+      frac: fc.option(digitsText(1, 30), { nil: undefined }),
+      exp: fc.option(fc.tuple(fc.constantFrom('e', 'E'), fc.constantFrom('', '+', '-'), digitsText(1, 3)).map((p) => p.join('')), { nil: undefined }),
+    })
+    .map(({ sign, int, frac, exp }) => `${sign}${int}${frac === undefined ? '' : `.${frac}`}${exp ?? ''}`),
+);
+const space = fc.array(fc.constantFrom(' ', '\n', '\t', '\r'), { maxLength: 2 }).map((s) => s.join(''));
+
+/** A rectangular nested array of number texts with its dims, printed with random whitespace between tokens. */
+const numericRows = fc.array(fc.integer({ min: 1, max: 4 }), { minLength: 1, maxLength: 4 }).chain((dims) => {
+  const count = dims.reduce((a, b) => a * b, 1);
+  return fc.record({ dims: fc.constant(dims), numbers: fc.array(numberText, { minLength: count, maxLength: count }), spaces: fc.array(space, { minLength: 4 * count + 8, maxLength: 4 * count + 8 }) });
+});
+
+function printRows(dims: number[], numbers: string[], spaces: string[]): string {
+  let s = 0;
+  let n = 0;
+  const sp = () => spaces[s++ % spaces.length]!;
+  const print = (level: number): string => {
+    if (level === dims.length) return numbers[n++]!;
+    const items = Array.from({ length: dims[level]! }, () => `${sp()}${print(level + 1)}${sp()}`);
+    return `[${items.join(',')}]`;
+  };
+  return print(0);
+}
+
+const rowModel = (type: ElementType, shape: number[]): Signature => ({ name: 'm', version: 1, inputs: [{ name: 'x', type, shape }], outputs: [], batchable: shape[0] === -1 });
+/** A model for these dims: the matching shape (batch dimension dynamic), or another one. */
+const modelFor = (dims: number[]) =>
+  fc.record({
+    type: fc.constantFrom<ElementType>('float32', 'float64', 'float32', 'float64', 'int32', 'float16'),
+    shape: fc.oneof(
+      fc.constant<number[]>([-1, ...dims.slice(1)]),
+      fc.constant<number[]>(dims),
+      fc.array(fc.integer({ min: -1, max: 4 }), { minLength: 1, maxLength: 4 }),
+    ),
+  }).map(({ type, shape }) => rowModel(type, shape));
+
+describe('row format: numeric fast path against the generic path', () => {
+  test('random numeric arrays of any nesting, in any whitespace: the same tensors as the generic path, and the fast path takes every one that fits an FP32/FP64 model', () => {
+    check(
+      fc.property(numericRows.chain((r) => fc.record({ r: fc.constant(r), model: modelFor(r.dims), pre: space, post: space })), ({ r, model, pre, post }) => {
+        const body = `${pre}{${pre}"instances"${post}:${pre}${printRows(r.dims, r.numbers, r.spaces)}${post}}${post}`;
+        sameAsGeneric(model, body);
+        const spec = model.inputs[0]!;
+        const fits = (spec.type === 'float32' || spec.type === 'float64') && spec.shape.length === r.dims.length && spec.shape.every((d, i) => d < 0 || d === r.dims[i]);
+        assert.equal(decodeNumericRows(model, Buffer.from(body)) !== undefined, fits);
+      }),
+      RUNS,
+    );
+  });
+
+  test('each number gets the value JSON.parse gives it (float64), and the same float32', () => {
+    check(
+      fc.property(fc.array(numberText, { minLength: 1, maxLength: 8 }), (numbers) => {
+        const text = `[${numbers.join(',')}]`;
+        const expected = JSON.parse(text) as number[];
+        for (const float32 of [false, true]) {
+          const parsed = parseNumberArray(Buffer.from(text), 0, float32)!;
+          assert.ok(parsed, text);
+          assert.deepStrictEqual(parsed.dims, [numbers.length]);
+          const got = Array.from(parsed.values.subarray(0, parsed.count));
+          if (float32) assert.deepStrictEqual(got.map(Math.fround), expected.map(Math.fround), text);
+          else assert.deepStrictEqual(got, expected, text);
+        }
+      }),
+      RUNS * 3,
+    );
+  });
+
+  test('float32 values printed by JavaScript (as clients send them) parse to the same float32, at any magnitude', () => {
+    check(
+      fc.property(fc.array(fc.float({ noNaN: true, noDefaultInfinity: true }), { minLength: 1, maxLength: 64 }), (values) => {
+        const body = JSON.stringify({ instances: [values] });
+        const model = rowModel('float32', [-1, values.length]);
+        const fast = decodeNumericRows(model, Buffer.from(body));
+        assert.ok(fast);
+        assert.deepStrictEqual(fast, generic(model, Buffer.from(body)));
+        // JSON.stringify prints -0 as 0: that is what the service receives.
+        assert.deepStrictEqual(Array.from(fast.inputs.x!.data as Float32Array), JSON.parse(JSON.stringify(values)));
+      }),
+      RUNS,
+    );
+  });
+
+  test('ragged, empty, mixed and deeply nested instances: the same result or the same error', () => {
+    const leaf = fc.oneof(numberText.map(Number), fc.constant(null), fc.constant('1'), fc.constant(true), fc.constant({}));
+    const nested = fc.letrec<{ node: unknown }>((tie) => ({
+      node: fc.oneof({ depthSize: 'small', withCrossShrink: true }, numberText.map(Number), fc.array(tie('node'), { maxLength: 4 }), leaf),
+    })).node;
+    check(
+      fc.property(fc.array(nested, { maxLength: 4 }), fc.constantFrom<ElementType>('float32', 'float64'), fc.array(fc.integer({ min: -1, max: 3 }), { minLength: 1, maxLength: 4 }), (instances, type, shape) => {
+        sameAsGeneric(rowModel(type, shape), JSON.stringify({ instances }));
+        sameAsGeneric(rowModel(type, [-1, ...shape.slice(1)]), JSON.stringify({ instances }));
+      }),
+      RUNS,
+    );
+    const deep = (n: number) => `${'['.repeat(n)}1${']'.repeat(n)}`;
+    for (const n of [31, 32, 33, 34]) {
+      for (const shape of [[-1], Array.from({ length: n }, () => 1), Array.from({ length: n }, () => -1)]) sameAsGeneric(rowModel('float32', shape), `{"instances":${deep(n)}}`);
+    }
+  });
+
+  test('bad input: any byte changed, added or removed in a valid body gives the same result or the same error', () => {
+    check(
+      fc.property(
+        numericRows,
+        fc.nat(),
+        fc.constantFrom('insert', 'delete', 'replace'),
+        fc.oneof(fc.constantFrom(...'[]{},:."-+eE0123456789 \n\tx'), fc.integer({ min: 0, max: 255 }).map((b) => String.fromCharCode(b))),
+        (r, at, edit, ch) => {
+          const body = Buffer.from(`{"instances":${printRows(r.dims, r.numbers, r.spaces)}}`);
+          const i = at % (body.length + 1);
+          const byte = Buffer.from([ch.charCodeAt(0)]);
+          const changed =
+            edit === 'insert'
+              ? Buffer.concat([body.subarray(0, i), byte, body.subarray(i)])
+              : edit === 'delete'
+                ? Buffer.concat([body.subarray(0, i), body.subarray(i + 1)])
+                : Buffer.concat([body.subarray(0, i), byte, body.subarray(i + 1)]);
+          sameAsGeneric(rowModel('float32', [-1, ...r.dims.slice(1)]), changed);
+          sameAsGeneric(rowModel('float64', r.dims), changed);
+        },
+      ),
+      RUNS * 2,
+    );
+  });
+
+  test('bodies the fast path leaves to the generic path decode as before', () => {
+    const iris = rowModel('float32', [-1, 4]);
+    for (const body of [
+      '{"instances":[[5.1,3.5,1.4,0.2]],"parameters":{"timeout_ms":50}}',
+      '{"parameters":{"timeout_ms":50},"instances":[[5.1,3.5,1.4,0.2]]}',
+      '{"instances":[[5.1,3.5,1.4,0.2]],"instances":[[1,2,3,4]]}',
+      '{"\\u0069nstances":[[5.1,3.5,1.4,0.2]]}',
+      '\ufeff{"instances":[[5.1,3.5,1.4,0.2]]}',
+      '{"instances":[]}',
+      '{"instances":[[]]}',
+      '{"instances":[[5.1,3.5,1.4,0.2],]}',
+      '{"instances":[[5.1,3.5,1.4,NaN]]}',
+      '{"instances":[[5.1,3.5,1.4,1e999]]}',
+      '{"instances":[[05.1,3.5,1.4,0.2]]}',
+      '{"instances":[[5.,3.5,1.4,0.2]]}',
+      '{"instances":[[+5.1,3.5,1.4,0.2]]}',
+      '{"instances":[[5.1,3.5,1.4,0.2]]} x',
+      '{"instances":[[5.1,3.5,1.4,0.2]]',
+      '{"instances":[[5.1,3.5,1.4,0.2]',
+      '{"instances":[[-0,0.0,-0.0,0e0]]}',
+      '',
+      '   ',
+      '[]',
+    ]) {
+      sameAsGeneric(iris, body);
+    }
+  });
+});
+
+describe('row format: label scores', () => {
+  test('{label, scores} printed from the typed array are JSON.stringify of the same values, for float and integer outputs (NaN and infinities as null)', () => {
+    const special = fc.constantFrom(NaN, Infinity, -Infinity, -0, 0);
+    check(
+      fc.property(
+        fc.constantFrom<ElementType>('float32', 'float64', 'int32', 'uint8', 'int64', 'bool', 'float16'),
+        // Labels an object literal keeps in order (integer-like keys would be moved first by the reference below).
+        fc.uniqueArray(fc.string({ maxLength: 6 }).filter((l) => l !== '__proto__' && !/^(0|[1-9]\d*)$/.test(l)), { minLength: 1, maxLength: 5 }),
+        fc.integer({ min: 1, max: 4 }),
+        fc.array(fc.oneof(fc.double(), special), { minLength: 20, maxLength: 20 }),
+        (type, labels, rows, pool) => {
+          const size = labels.length;
+          const values = Array.from({ length: rows * size }, (_, i) => pool[i % pool.length]!);
+          const data =
+            type === 'int64'
+              ? BigInt64Array.from(values, (v) => BigInt(Number.isFinite(v) ? Math.trunc(v % 1e15) : 0))
+              : type === 'bool'
+                ? Uint8Array.from(values, (v) => (v > 0 ? 1 : 0))
+                : type === 'float16'
+                  ? Uint16Array.from(values, (v) => toHalf(v))
+                  : fromJsonValues(type, values.map((v) => (type === 'float32' || type === 'float64' ? v : Number.isFinite(v) ? Math.abs(Math.trunc(v)) % 100 : 0)), 'v');
+          const tensor = { type, dims: [rows, size], data };
+          const model: Signature = { name: 'm', version: 3, inputs: [], outputs: [{ name: 'p', type, shape: [-1, size] }], batchable: true, labels };
+          const flat = toJsonValues(tensor) as number[];
+          const predictions = Array.from({ length: rows }, (_, r) => {
+            const row = flat.slice(r * size, (r + 1) * size);
+            let best = 0;
+            for (let i = 1; i < size; i++) if (row[i]! > row[best]!) best = i;
+            return { label: labels[best], scores: Object.fromEntries(labels.map((l, i) => [l, row[i]])) };
+          });
+          assert.equal(encodeRowResponse(model, { p: tensor }, rows), JSON.stringify({ model: 'm', version: '3', predictions }));
+        },
+      ),
+      RUNS,
+    );
   });
 });

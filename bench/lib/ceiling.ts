@@ -17,14 +17,15 @@ export interface CeilingRun {
   best: CeilingPoint;
 }
 
-/** Measures the in-process ceiling with `sessions` copies of bench/ort-ceiling.ts running side by side. */
-export async function measureCeiling(modelPath: string, o: { threads: number; sessions: number; seconds: number; batches: number[] }): Promise<CeilingRun> {
+/** Measures the in-process ceiling with `sessions` copies of bench/ort-ceiling.ts running side by side (on `cpus` when given). */
+export async function measureCeiling(
+  modelPath: string,
+  o: { threads: number; sessions: number; seconds: number; batches: number[]; /** taskset -c list, e.g. "0" */ cpus?: string },
+): Promise<CeilingRun> {
   const children = Array.from({ length: o.sessions }, () => {
-    const proc = spawn(
-      process.execPath,
-      ['--import', 'tsx', `${ROOT}bench/ort-ceiling.ts`, modelPath, String(o.threads), String(o.seconds), o.batches.join(','), 'sync'],
-      { stdio: ['pipe', 'pipe', 'inherit'] },
-    );
+    const args = ['--import', 'tsx', `${ROOT}bench/ort-ceiling.ts`, modelPath, String(o.threads), String(o.seconds), o.batches.join(','), 'sync'];
+    const [command, argv] = o.cpus === undefined ? [process.execPath, args] : ['taskset', ['-c', o.cpus, process.execPath, ...args]];
+    const proc = spawn(command, argv, { stdio: ['pipe', 'pipe', 'inherit'] });
     const lines = createInterface({ input: proc.stdout! });
     const queue: string[] = [];
     const waiters: ((line: string) => void)[] = [];

@@ -25,6 +25,8 @@ export const nodeHello: Payload = { method: 'GET', path: '/node-hello', headers:
 
 const irisBody = Buffer.from(JSON.stringify({ instances: [[5.1, 3.5, 1.4, 0.2]] }));
 export const irisPredict: Payload = { method: 'POST', path: '/predict', headers: { 'content-type': 'application/json' }, body: irisBody, rows: 1 };
+/** The iris body to a bare node:http route that reads it and answers (bench/hello.ts). */
+export const nodeRead: Payload = { method: 'POST', path: '/node-read', headers: { 'content-type': 'application/json' }, body: irisBody, rows: 0 };
 export const helloJson: Payload = { method: 'POST', path: '/hello-json', headers: { 'content-type': 'application/json' }, body: irisBody, rows: 0 };
 
 /**
@@ -35,6 +37,13 @@ export function mlpJson(rows = 1): Payload {
   const data = Array.from(row(MLP_SIZES[0] * rows, 7));
   const body = JSON.stringify({ inputs: [{ name: 'input', shape: [rows, MLP_SIZES[0]], datatype: 'FP32', data }] });
   return { method: 'POST', path: '/v2/models/mlp/infer', headers: { 'content-type': 'application/json' }, body: Buffer.from(body), rows };
+}
+
+/** MLP rows in the row format, POST /v1/models/mlp:predict {"instances": [[...1024 floats]]}, printed like mlpJson(). */
+export function mlpRows(rows = 1): Payload {
+  const data = row(MLP_SIZES[0] * rows, 7);
+  const instances = Array.from({ length: rows }, (_, r) => Array.from(data.subarray(r * MLP_SIZES[0], (r + 1) * MLP_SIZES[0])));
+  return { method: 'POST', path: '/v1/models/mlp:predict', headers: { 'content-type': 'application/json' }, body: Buffer.from(JSON.stringify({ instances })), rows };
 }
 
 /** One MLP row with Triton's binary tensor data extension, input and output binary. */

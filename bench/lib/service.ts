@@ -27,10 +27,11 @@ export interface RunningService {
 }
 
 /** Runs the built service (dist/main.js) on free loopback ports and waits until /ready is 200. */
-export async function startService(repository: string, settings: ServiceSettings): Promise<RunningService> {
+/** With `root`, runs that tree's build instead of this one (to compare two builds with the same bench). */
+export async function startService(repository: string, settings: ServiceSettings, options: { cpus?: string; root?: string } = {}): Promise<RunningService> {
   const port = await freePort();
   const metricsPort = await freePort();
-  const child = startNode([`${ROOT}dist/main.js`], {
+  const child = startNode([`${options.root ?? ROOT}/dist/main.js`], {
     PORT: String(port),
     METRICS_PORT: String(metricsPort),
     HOST: '127.0.0.1',
@@ -44,16 +45,16 @@ export async function startService(repository: string, settings: ServiceSettings
     LOG_LEVEL: 'warn',
     SHUTDOWN_DELAY_MS: '0',
     NODE_ENV: 'production',
-  });
+  }, { cpus: options.cpus });
   const url = `http://127.0.0.1:${port}`;
   await readyOrStop(child, `${url}/ready`, 120_000);
   return { url, metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`, child, stop: child.stop };
 }
 
 /** The bare express app of bench/hello.ts, the yardstick for the HTTP layer. */
-export async function startHello(): Promise<{ url: string; child: Child; stop: () => Promise<number | null> }> {
+export async function startHello(options: { cpus?: string } = {}): Promise<{ url: string; child: Child; stop: () => Promise<number | null> }> {
   const port = await freePort();
-  const child = startNode(['--import', 'tsx', `${ROOT}bench/hello.ts`], { PORT: String(port), NODE_ENV: 'production' });
+  const child = startNode(['--import', 'tsx', `${ROOT}bench/hello.ts`], { PORT: String(port), NODE_ENV: 'production' }, options);
   const url = `http://127.0.0.1:${port}`;
   await readyOrStop(child, `${url}/hello`, 30_000);
   return { url, child, stop: child.stop };

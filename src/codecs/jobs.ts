@@ -1,26 +1,12 @@
 // The codec work one request needs, as functions of plain data: run on the main thread for small bodies,
 // or in the codec worker for large ones (see offload.ts). Errors are AppErrors either way.
-import { AppError } from '../errors.ts';
 import type { Tensors } from '../tensors/types.ts';
-import { decodeRowRequest, encodeRowResponse, type RowRequest } from './rows.ts';
+import { decodeRowBody, encodeRowResponse, type RowRequest } from './rows.ts';
 import type { Signature } from './signature.ts';
 import { decodeV2Request, encodeV2Response, type EncodedResponse, type SelectedOutput, type V2Request } from './v2.ts';
 
-/** Parses a JSON body that must be an object or an array; an empty body is an empty object. */
-export function parseJsonBody(body: Uint8Array): unknown {
-  const text = Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
-  const first = /\S/.exec(text)?.[0];
-  if (first === undefined) return {};
-  if (first !== '{' && first !== '[') throw new AppError('invalid_json', 400, 'request body is not valid JSON: expected an object');
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    throw new AppError('invalid_json', 400, `request body is not valid JSON: ${(err as Error).message}`);
-  }
-}
-
 export const jobs = {
-  decodeRows: (model: Signature, body: Uint8Array): RowRequest => decodeRowRequest(model, parseJsonBody(body)),
+  decodeRows: (model: Signature, body: Uint8Array): RowRequest => decodeRowBody(model, body),
   decodeV2: (model: Signature, body: Uint8Array, headerLength: string | undefined): V2Request =>
     decodeV2Request(model, Buffer.from(body.buffer, body.byteOffset, body.byteLength), headerLength),
   encodeRows: (model: Signature, outputs: Tensors, count: number): string => encodeRowResponse(model, outputs, count),

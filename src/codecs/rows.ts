@@ -1,9 +1,10 @@
 // The row format (KServe V1 / TF Serving "instances" and "predictions") as a codec: JSON in, tensors out and back.
 import { AppError, invalid } from '../errors.ts';
 import type { Signature } from './signature.ts';
-import { flatten, fromJsonValues, nestedShape, rowJsonTexts, toJsonValues } from '../tensors/json.ts';
+import { flatten, fromJsonValues, nestedShape, parseNumberArray, rowJsonTexts, toJsonValues } from '../tensors/json.ts';
 import { checkShape, formatShape } from '../tensors/shape.ts';
 import type { Tensors, TensorSpec } from '../tensors/types.ts';
+import { parseJsonBody } from './json-body.ts';
 import { describeIssue, PredictRequest } from './schemas.ts';
 
 export interface RowRequest {
@@ -19,6 +20,46 @@ export function decodeRowRequest(model: Signature, json: unknown): RowRequest {
   if (!parsed.success) throw invalid(describeIssue(parsed.error, ''));
   const { instances, parameters } = parsed.data;
   return { inputs: instancesToTensors(model, instances), count: instances.length, timeoutMs: parameters?.timeout_ms };
+}
+
+const INSTANCES_KEY = Buffer.from('"instances"');
+const isSpace = (c: number | undefined) => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
+
+/**
+ * The fast path of decodeRowBody(): a body that is exactly `{"instances": <rectangular nested array of
+ * numbers>}` for a model with one FP32 or FP64 input, parsed from the bytes straight into a typed array
+ * (no JSON.parse, no generic validation walk). Anything else, valid or not, gives undefined and goes the
+ * generic way, so errors (and every other accepted body) are the generic path's own.
+ */
+export function decodeNumericRows(model: Signature, body: Uint8Array): RowRequest | undefined {
+  if (model.inputs.length !== 1) return undefined;
+  const spec = model.inputs[0]!;
+  if (spec.type !== 'float32' && spec.type !== 'float64') return undefined;
+  let i = 0;
+  while (isSpace(body[i])) i++;
+  if (body[i++] !== 0x7b) return undefined;
+  while (isSpace(body[i])) i++;
+  for (let k = 0; k < INSTANCES_KEY.length; k++) if (body[i++] !== INSTANCES_KEY[k]) return undefined;
+  while (isSpace(body[i])) i++;
+  if (body[i++] !== 0x3a) return undefined;
+  while (isSpace(body[i])) i++;
+  const parsed = parseNumberArray(body, i, spec.type === 'float32');
+  if (!parsed) return undefined;
+  i = parsed.end;
+  while (isSpace(body[i])) i++;
+  if (body[i++] !== 0x7d) return undefined;
+  while (isSpace(body[i])) i++;
+  if (i !== body.length) return undefined;
+  const { dims } = parsed;
+  if (dims.length !== spec.shape.length || !spec.shape.every((d, k) => d < 0 || d === dims[k])) return undefined;
+  const data = spec.type === 'float32' ? new Float32Array(parsed.count) : new Float64Array(parsed.count);
+  data.set(parsed.values.subarray(0, parsed.count));
+  return { inputs: { [spec.name]: { type: spec.type, dims, data } }, count: dims[0]!, timeoutMs: undefined };
+}
+
+/** A row-format body (bytes) to input tensors: the numeric fast path when it applies, else JSON.parse and decodeRowRequest(). */
+export function decodeRowBody(model: Signature, body: Uint8Array): RowRequest {
+  return decodeNumericRows(model, body) ?? decodeRowRequest(model, parseJsonBody(body));
 }
 
 /** Output tensors to the row-format response body, as JSON text. */
@@ -60,6 +101,16 @@ function instancesToTensors(model: Signature, instances: unknown[]): Tensors {
   return inputs;
 }
 
+/** Element types whose values print the same from the typed array as from toJsonValues(). */
+const PRINTABLE = new Set(['float32', 'float64', 'int8', 'int16', 'int32', 'uint8', 'uint16', 'uint32']);
+/** The JSON keys of a model's labels, printed once per labels array. */
+const labelKeyCache = new WeakMap<string[], string[]>();
+function labelKeys(labels: string[]): string[] {
+  let keys = labelKeyCache.get(labels);
+  if (!keys) labelKeyCache.set(labels, (keys = labels.map((l) => JSON.stringify(l))));
+  return keys;
+}
+
 /**
  * Output tensors to the JSON text of one prediction per instance: {label, scores} for labelled classifiers,
  * else the output row (an object keyed by output name for several outputs). Printed from the typed arrays.
@@ -76,17 +127,22 @@ function predictionTexts(model: Signature, outputs: Tensors, count: number): str
   const labels = model.labels;
   if (labels && model.outputs.length === 1) {
     const t = aligned(model.outputs[0]!.name);
-    const scores = toJsonValues(t) as number[];
+    // Float outputs are read straight from the typed array and printed with String() (JSON.stringify's
+    // text for finite numbers; null for the others, as JSON.stringify gives); other types become JSON values first.
+    const scores = PRINTABLE.has(t.type) ? (t.data as Float32Array) : (toJsonValues(t) as number[]);
     const size = t.dims.slice(1).reduce((a, b) => a * b, 1);
-    const keys = labels.map((l) => JSON.stringify(l));
+    const keys = labelKeys(labels);
     const texts: string[] = [];
     for (let r = 0; r < count; r++) {
       const offset = r * size;
       let best = 0;
       for (let i = 1; i < size; i++) if (scores[offset + i]! > scores[offset + best]!) best = i;
-      const pairs: string[] = [];
-      for (let i = 0; i < labels.length && i < size; i++) pairs.push(`${keys[i]}:${JSON.stringify(scores[offset + i])}`);
-      texts.push(`{"label":${JSON.stringify(labels[best])},"scores":{${pairs.join(',')}}}`);
+      let pairs = '';
+      for (let i = 0; i < labels.length && i < size; i++) {
+        const v = scores[offset + i]!;
+        pairs += `${i === 0 ? '' : ','}${keys[i]}:${Number.isFinite(v) ? String(v) : JSON.stringify(v)}`;
+      }
+      texts.push(`{"label":${JSON.stringify(labels[best])},"scores":{${pairs}}}`);
     }
     return texts;
   }

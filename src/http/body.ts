@@ -71,6 +71,8 @@ function drained(req: IncomingMessage, err: unknown): Promise<never> {
 /** Row-format routes take JSON only (application/json or any +json type), in UTF-8. */
 export function checkJsonContentType(req: IncomingMessage): void {
   const header = req.headers['content-type'];
+  // What nearly every client sends, accepted without parsing (the parser accepts it too).
+  if (header === 'application/json' || header === 'application/json; charset=utf-8') return;
   let parsed: ContentType | undefined;
   try {
     parsed = header === undefined ? undefined : parseContentType(header);

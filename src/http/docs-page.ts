@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { writeHead } from './reply.ts';
 
 // The /docs page: Swagger UI, served from the swagger-ui-dist package's own files (no CDN: pods have
 // no internet), under a CSP that allows only this origin. Independent of express: a node:http handler.
@@ -122,7 +123,7 @@ window.addEventListener('load', function () {
 `);
 
   const send = (req: IncomingMessage, res: ServerResponse, body: Buffer, headers: Record<string, string>) => {
-    res.writeHead(200, {
+    writeHead(res, 200, {
       ...headers,
       'content-length': String(body.length),
       'x-content-type-options': 'nosniff',

@@ -1,11 +1,12 @@
 // The HTTP inference handlers: thin layers that read the body, call a codec and run through the inference core.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Codecs } from '../codecs/offload.ts';
 import { HEADER_LENGTH } from '../codecs/v2.ts';
 import type { BodyEstimate, InferenceCore } from '../inference/core.ts';
 import type { BodyFormat } from '../inference/memory-budget.ts';
 import { checkJsonContentType, readBody } from './body.ts';
-import { sendText } from './reply.ts';
+import { sendText, writeHead } from './reply.ts';
 import type { HandlerContext } from './router.ts';
 
 /** The body's size as declared, or the most it may be (chunked, or compressed: it is charged as if it were that large). */
@@ -15,18 +16,36 @@ function bodyEstimate(req: IncomingMessage, format: BodyFormat, bodyLimit: numbe
   return { format, bytes: plain && Number.isSafeInteger(declared) && declared >= 0 ? Math.min(declared, bodyLimit) : bodyLimit };
 }
 
+/** One AbortController per connection, made on its first inference request and aborted when the connection closes. */
+const CLIENT = Symbol('meshserve.clientGone');
+type WithSignal = Socket & { [CLIENT]?: AbortSignal };
+
 /**
- * Admits a request through the core. One 'close' listener ends it: the memory charge is given back, and a
- * client that left before its answer aborts the signal, so its queued work is dropped.
+ * The signal that aborts when the client goes away: its connection closed. It belongs to the connection, not
+ * to one request (HTTP/1.1 answers a connection's requests in turn, and a closed connection takes every one
+ * of its requests along), so a keep-alive client's requests share one AbortController instead of each
+ * allocating its own.
+ */
+function clientGone(req: IncomingMessage): AbortSignal {
+  const socket = req.socket as WithSignal;
+  let signal = socket[CLIENT];
+  if (!signal) {
+    const controller = new AbortController();
+    signal = socket[CLIENT] = controller.signal;
+    if (socket.destroyed) controller.abort();
+    else socket.once('close', () => controller.abort());
+  }
+  return signal;
+}
+
+/**
+ * Admits a request through the core. One 'close' listener on the response gives back the memory charge; a
+ * client that left before its answer aborts the connection's signal, so its queued work is dropped.
  */
 function begin(core: InferenceCore, req: IncomingMessage, res: ServerResponse, params: Record<string, string>, body: BodyEstimate) {
   const call = core.begin(params.name, params.version, body);
-  const controller = new AbortController();
-  res.once('close', () => {
-    if (!res.writableFinished) controller.abort();
-    call.end();
-  });
-  return { call, signal: controller.signal };
+  res.once('close', () => call.end());
+  return { call, signal: clientGone(req) };
 }
 
 /** Row format: POST /predict and POST /v1/models/{name}[/versions/{version}]:predict. */
@@ -53,7 +72,7 @@ export function v2InferHandler(core: InferenceCore, codecs: Codecs, bodyLimit: n
     state.inference = call.trace;
     const outputs = await call.run(request.inputs, { timeoutMs: request.timeoutMs, signal });
     const encoded = await codecs.encodeV2(call.model, request.id, outputs, request.outputs);
-    res.writeHead(200, { ...encoded.headers, 'content-length': Buffer.byteLength(encoded.body) });
+    writeHead(res, 200, { ...encoded.headers, 'content-length': String(Buffer.byteLength(encoded.body)) });
     res.end(encoded.body);
   };
 }

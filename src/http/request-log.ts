@@ -27,6 +27,21 @@ const API_HEADERS: [string, string][] = [
   ['referrer-policy', 'no-referrer'],
 ];
 
+const API_HEADER_LIST = API_HEADERS.flat();
+const CLOSE = ['connection', 'close'];
+/** The response's API headers as a flat [name, value, ...] list, kept on the response until its reply is written. */
+const HEADERS = Symbol('meshserve.apiHeaders');
+type WithHeaders = ServerResponse & { [HEADERS]?: string[] };
+
+/**
+ * The API's headers for this response (request id, security headers, and `connection: close` while draining)
+ * as a flat list for writeHead(): every reply is written with one writeHead() call that gives them with its
+ * own headers, instead of setHeader() calls that Node validates and stores one by one.
+ */
+export function apiHeaders(res: ServerResponse): string[] {
+  return (res as WithHeaders)[HEADERS] ?? [];
+}
+
 const TRACE_HEADER = /^(traceparent|tracestate|b3|x-b3-[a-z]+|l5d-ctx-[a-z-]+)$/;
 const REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
 
@@ -53,10 +68,8 @@ export function startRequest(deps: RequestLogDeps, req: IncomingMessage, res: Se
   const { logger, metrics } = deps;
   const started = performance.now();
   const state: RequestState = { id: requestId(req) };
-  res.setHeader('x-request-id', state.id);
-  for (const [name, value] of API_HEADERS) res.setHeader(name, value);
   // Once draining, ask keep-alive clients to reconnect, so they move to other replicas without a reset.
-  if (deps.lifecycle.draining) res.setHeader('connection', 'close');
+  (res as WithHeaders)[HEADERS] = deps.lifecycle.draining ? ['x-request-id', state.id, ...API_HEADER_LIST, ...CLOSE] : ['x-request-id', state.id, ...API_HEADER_LIST];
   // 'close' follows 'finish' for every response, and also comes alone when the client went away.
   res.once('close', () => {
     const name = route;

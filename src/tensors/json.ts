@@ -176,3 +176,136 @@ export function rowJsonTexts(tensor: TensorData): string[] {
   for (let r = 0; r < rows; r++) out.push(nested(r * rowSize, inner));
   return out;
 }
+
+/** Exact powers of ten as doubles: 10^0 .. 10^22. */
+const POW10 = Array.from({ length: 23 }, (_, i) => Number(`1e${i}`));
+const MAX_EXACT = 2 ** 53;
+/** Numbers parsed so far by parseNumberArray, reused across calls (grown on demand). */
+let scratch = new Float64Array(4096);
+
+export interface NumberArray {
+  /** The numbers, row-major; valid until the next call. */
+  values: Float64Array;
+  count: number;
+  dims: number[];
+  /** Index just past the closing bracket. */
+  end: number;
+}
+
+const isSpace = (c: number) => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
+
+/**
+ * Parses the JSON text of a rectangular, non-empty nested array of numbers, e.g. `[[5.1,3.5],[1,2e-3]]`,
+ * straight from UTF-8 bytes into doubles, with the shape nestedShape() would give. Each number gets the
+ * value JSON.parse gives it (the correctly rounded double): digits up to 2^53 over a power of ten up to
+ * 10^22 are one correctly rounded division; with `float32` (the values will be stored in a Float32Array)
+ * longer digits are accepted when their float32 rounding is certain; anything else goes to Number().
+ * Returns undefined for anything else (another value type, a ragged or empty array, bad JSON, nesting
+ * deeper than MAX_DEPTH): the caller then takes the generic path, which gives the error.
+ */
+export function parseNumberArray(bytes: Uint8Array, start: number, float32 = false): NumberArray | undefined {
+  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let i = start;
+  const n = bytes.length;
+  if (bytes[i] !== 0x5b) return undefined;
+  // dims[d]: length of arrays at depth d, fixed by the first one that closes; counts[d]: items so far.
+  const dims: number[] = [];
+  const counts: number[] = [];
+  let leaf = -1; // depth whose items are numbers, fixed by the first number
+  let depth = 0;
+  let count = 0;
+  let values = scratch;
+  for (;;) {
+    // At the start of an item (or of an array's first item), after '[' or ','.
+    while (i < n && isSpace(bytes[i]!)) i++;
+    let c = bytes[i];
+    if (c === 0x5b) {
+      // An array opens at depth + 1 (depth 0 is `instances` itself).
+      if (leaf !== -1 && depth >= leaf) return undefined;
+      if (depth >= MAX_DEPTH) return undefined;
+      if (depth > 0) counts[depth - 1]!++;
+      counts[depth] = 0;
+      depth++;
+      i++;
+      continue;
+    }
+    if (depth === 0) return undefined;
+    // A number at depth - 1.
+    if (leaf === -1) leaf = depth;
+    else if (leaf !== depth) return undefined;
+    const tokenStart = i;
+    let negative = false;
+    if (c === 0x2d) {
+      negative = true;
+      c = bytes[++i];
+    }
+    let mantissa = 0;
+    let digits = 0;
+    let scale = 0;
+    let plain = true; // no exponent part
+    if (c === 0x30) {
+      c = bytes[++i];
+    } else if (c !== undefined && c >= 0x31 && c <= 0x39) {
+      while (c !== undefined && c >= 0x30 && c <= 0x39) {
+        mantissa = mantissa * 10 + (c - 0x30);
+        digits++;
+        c = bytes[++i];
+      }
+    } else return undefined;
+    if (c === 0x2e) {
+      c = bytes[++i];
+      if (c === undefined || c < 0x30 || c > 0x39) return undefined;
+      while (c !== undefined && c >= 0x30 && c <= 0x39) {
+        mantissa = mantissa * 10 + (c - 0x30);
+        if (mantissa !== 0) digits++;
+        scale--;
+        c = bytes[++i];
+      }
+    }
+    if (c === 0x65 || c === 0x45) {
+      c = bytes[++i];
+      if (c === 0x2b || c === 0x2d) c = bytes[++i];
+      if (c === undefined || c < 0x30 || c > 0x39) return undefined;
+      while (c !== undefined && c >= 0x30 && c <= 0x39) c = bytes[++i];
+      plain = false; // exponents are rare in practice: Number() reads them
+    }
+    let value = NaN;
+    if (plain && scale >= -22) {
+      if (mantissa <= MAX_EXACT) {
+        // Exact digits over an exact power of ten: one correctly rounded division (Clinger's fast path).
+        value = scale === 0 ? mantissa : mantissa / POW10[-scale]!;
+      } else if (float32 && digits <= 19) {
+        // Longer digits (a float32 printed as a double has up to 17) are accumulated with a relative error
+        // far below 2^-48. Stored into a Float32Array, the value rounds to float32; when everything within
+        // that error rounds to the same float32, so does the correctly rounded double JSON.parse gives.
+        const approx = mantissa / POW10[-scale]!;
+        if (Math.fround(approx * (1 - 2 ** -48)) === Math.fround(approx * (1 + 2 ** -48))) value = approx;
+      }
+      if (negative) value = -value;
+    }
+    if (Number.isNaN(value)) value = Number(text.toString('latin1', tokenStart, i));
+    if (count === values.length) {
+      const grown = new Float64Array(values.length * 2);
+      grown.set(values);
+      values = scratch = grown;
+    }
+    values[count++] = value;
+    counts[depth - 1]!++;
+    // After an item: ',' or one or more ']'.
+    for (;;) {
+      while (i < n && isSpace(bytes[i]!)) i++;
+      c = bytes[i++];
+      if (c === 0x2c) break;
+      if (c !== 0x5d) return undefined;
+      depth--;
+      const length = counts[depth]!;
+      if (length === 0) return undefined; // an item was expected: `[1,]` is not JSON; `[]` is left to the generic path
+      if (dims[depth] === undefined) dims[depth] = length;
+      else if (dims[depth] !== length) return undefined;
+      if (depth === 0) {
+        if (dims.length !== leaf) return undefined;
+        return { values, count, dims, end: i };
+      }
+    }
+  }
+}
