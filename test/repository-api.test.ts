@@ -1,7 +1,7 @@
 // The model repository extension's bodies and errors (Triton's shapes), without a server.
 import assert from 'node:assert/strict';
 import { describe, test } from './helpers/node-test.ts';
-import { parseJsonBody } from '../src/codecs/jobs.ts';
+import { parseJsonBody } from '../src/codecs/json-body.ts';
 import {
   decodeIndexRequest,
   decodeLoadRequest,

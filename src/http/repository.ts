@@ -1,8 +1,8 @@
 // Triton's model repository extension over HTTP: POST /v2/repository/index, .../models/{name}/load and
 // .../unload. Thin handlers: the bodies are decoded by codecs/repository-api.ts, the work is ModelControl's.
 import type { IncomingMessage } from 'node:http';
+import { parseJsonBody } from '../codecs/json-body.ts';
 import { decodeIndexRequest, decodeLoadRequest, decodeUnloadRequest } from '../codecs/repository-api.ts';
-import { AppError } from '../errors.ts';
 import type { ModelControl } from '../models/control.ts';
 import { readBody } from './body.ts';
 import { sendJson } from './reply.ts';
@@ -13,13 +13,7 @@ const ADMIN_BODY_LIMIT = 64 * 1024;
 
 /** The body as JSON; Triton's clients send none for a plain load or unload, which is {}. */
 async function jsonBody(req: IncomingMessage): Promise<unknown> {
-  const body = await readBody(req, ADMIN_BODY_LIMIT);
-  if (body.length === 0 || body.toString('utf8').trim() === '') return {};
-  try {
-    return JSON.parse(body.toString('utf8'));
-  } catch (err) {
-    throw new AppError('invalid_json', 400, `request body is not valid JSON: ${(err as Error).message}`);
-  }
+  return parseJsonBody(await readBody(req, ADMIN_BODY_LIMIT));
 }
 
 export function repositoryHandlers(control: ModelControl) {
