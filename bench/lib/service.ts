@@ -21,18 +21,22 @@ export const DEFAULT_SETTINGS: ServiceSettings = {
 
 export interface RunningService {
   url: string;
+  /** 127.0.0.1:<port> of gRPC, when started with a gRPC port. */
+  grpcAddress?: string;
   metricsUrl: string;
   child: Child;
   stop: () => Promise<number | null>;
 }
 
-/** Runs the built service (dist/main.js) on free loopback ports and waits until /ready is 200. */
-export async function startService(repository: string, settings: ServiceSettings): Promise<RunningService> {
+/** Runs the built service (dist/main.js) on free loopback ports and waits until /ready is 200. gRPC is off unless `grpc`. */
+export async function startService(repository: string, settings: ServiceSettings, options: { grpc?: boolean } = {}): Promise<RunningService> {
   const port = await freePort();
   const metricsPort = await freePort();
+  const grpcPort = options.grpc ? await freePort() : 0;
   const child = startNode([`${ROOT}dist/main.js`], {
     PORT: String(port),
     METRICS_PORT: String(metricsPort),
+    GRPC_PORT: String(grpcPort),
     HOST: '127.0.0.1',
     MODEL_REPOSITORY: repository,
     DEFAULT_MODEL: 'iris',
@@ -47,7 +51,7 @@ export async function startService(repository: string, settings: ServiceSettings
   });
   const url = `http://127.0.0.1:${port}`;
   await readyOrStop(child, `${url}/ready`, 120_000);
-  return { url, metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`, child, stop: child.stop };
+  return { url, ...(grpcPort ? { grpcAddress: `127.0.0.1:${grpcPort}` } : {}), metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`, child, stop: child.stop };
 }
 
 /** The bare express app of bench/hello.ts, the yardstick for the HTTP layer. */

@@ -3,6 +3,7 @@
 // inference core as the HTTP routes (admission, batcher, deadlines, outcome metrics), with its own codec.
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
+import { format } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { service as healthService } from 'grpc-health-check';
@@ -83,6 +84,10 @@ export interface GrpcTransport {
 /** The gRPC server with both services registered; it does not listen. */
 export function createGrpcTransport(deps: GrpcDeps): GrpcTransport {
   const { core, repository, lifecycle, metrics, logger } = deps;
+  // grpc-js writes its own errors to stderr; they go to the service's log instead, as JSON lines.
+  const grpcLog = (...args: unknown[]) => logger.warn({ source: 'grpc-js' }, format(...args));
+  grpc.setLogger({ error: grpcLog, info: grpcLog, debug: grpcLog });
+  grpc.setLogVerbosity(grpc.logVerbosity.ERROR);
   const sizes = new WeakMap<object, number>();
   const definition = loadDefinition(sizes);
   const server = new grpc.Server({
@@ -256,7 +261,12 @@ export function createGrpcTransport(deps: GrpcDeps): GrpcTransport {
     listen: (port, host) =>
       new Promise((resolve, reject) => {
         const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-        server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound)));
+        server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, bound) => {
+          if (!err) return resolve(bound);
+          // grpc-js wraps the socket's error in its message ("... [listen EADDRINUSE: ...]"): surface its code.
+          const code = /\b(E[A-Z]{3,})\b/.exec(err.message)?.[1];
+          reject(Object.assign(new Error(err.message), code ? { code } : {}));
+        });
       }),
     drain: () =>
       new Promise((resolve) => {
