@@ -2,7 +2,9 @@
 // gRPC client: every RPC, every datatype raw and typed, requested outputs, parameters, errors and their codes,
 // metrics and logs. Messages are also encoded by hand from the protocol's field numbers.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { status, type ServiceError } from '@grpc/grpc-js';
 import onnxProto from 'onnx-proto';
 import { after, before, describe, test } from './helpers/node-test.ts';
@@ -328,5 +330,15 @@ describe('metrics', () => {
     assert.match(text, /meshserve_grpc_request_duration_seconds_count\{method="ModelInfer",code="OK"\} [1-9]/);
     assert.match(text, /meshserve_inference_requests_total\{model="add_mul",version="2",outcome="success"\} [1-9]/);
     assert.match(text, /meshserve_inference_requests_total\{model="float32",version="1",outcome="invalid"\} [1-9]/);
+  });
+});
+
+describe('the documented client', () => {
+  test('docs/examples/grpc-infer.mjs prints the iris probabilities the README shows', async () => {
+    const { stdout } = await promisify(execFile)(process.execPath, ['docs/examples/grpc-infer.mjs', svc.grpcAddress, '5.1', '3.5', '1.4', '0.2'], { timeout: 30_000 });
+    const readme = readFileSync('README.md', 'utf8');
+    const shown = /node docs\/examples\/grpc-infer\.mjs .*\n# (\{.*\})/.exec(readme)?.[1];
+    assert.ok(shown, 'README shows the example and its output');
+    assert.deepEqual(JSON.parse(stdout), JSON.parse(shown));
   });
 });
