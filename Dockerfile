@@ -36,7 +36,7 @@ ARG VERSION=0.1.0
 ARG REVISION=
 ARG SOURCE_URL=
 LABEL org.opencontainers.image.title="meshserve" \
-      org.opencontainers.image.description="Serves ONNX models over HTTP (row format and KServe V2), built to run meshed by Linkerd on Kubernetes" \
+      org.opencontainers.image.description="Serves ONNX models over HTTP (row format and KServe V2) and gRPC (Open Inference Protocol), built to run meshed by Linkerd on Kubernetes" \
       org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${REVISION}" \
@@ -51,9 +51,11 @@ WORKDIR /app
 COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+# The gRPC service definition, read at run time from beside dist/ (dist/grpc/server.js -> ../../proto).
+COPY proto ./proto
 COPY models ./models
 USER 10001:10001
-EXPOSE 8080 9090
+EXPOSE 8080 8081 9090
 # No HEALTHCHECK: Kubernetes probes /healthz and /ready itself (docs/deploy.md).
 # Exec form: node is PID 1 and receives SIGTERM itself.
 CMD ["node", "dist/main.js"]

@@ -60,7 +60,7 @@ for (let round = 1; round <= rounds; round++) {
     const metricsPort = await freePort();
     const args = [...(pin ? ['-c', '0', process.execPath] : []), `${root}/dist/main.js`];
     const child = spawn(pin ? 'taskset' : process.execPath, args, {
-      env: { PATH: process.env.PATH, PORT: String(port), METRICS_PORT: String(metricsPort), HOST: '127.0.0.1', MODEL_REPOSITORY: repo.dir, DEFAULT_MODEL: 'iris', LOG_LEVEL: 'warn', SHUTDOWN_DELAY_MS: '0', NODE_ENV: 'production' },
+      env: { PATH: process.env.PATH, PORT: String(port), METRICS_PORT: String(metricsPort), GRPC_PORT: '0', HOST: '127.0.0.1', MODEL_REPOSITORY: repo.dir, DEFAULT_MODEL: 'iris', LOG_LEVEL: 'warn', SHUTDOWN_DELAY_MS: '0', NODE_ENV: 'production' },
       stdio: 'ignore',
     });
     const url = `http://127.0.0.1:${port}`;

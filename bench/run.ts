@@ -11,6 +11,8 @@
 //        [--env NAME=VALUE ...]         more service environment (e.g. --env MEMORY_LIMIT=768Mi --env MAX_BATCH_SIZE=64)
 //        [--only=64x14mb,256x1mb]       some bursts only (8x14mb, 64x14mb, 256x1mb, 1024x1row, 64x16mb-v2)
 //        [--request-timeout=120]        seconds the load generator waits for one answer
+//   npm run bench -- grpc               gRPC raw vs REST binary vs REST JSON on the MLP and iris (~3 min):
+//                                       bench/results/grpc.{json,md} (--quick: shorter, into tmp/)
 //   npm run bench -- report [--name=latest] rewrites <name>.md and <name>.svg from <name>.json (no load)
 // Options: --name=<name> (results file name), --runs=N, --seconds=S (per run), --no-build.
 import { spawnSync } from 'node:child_process';
@@ -19,6 +21,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { suiteChart } from './lib/chart.ts';
 import { log } from './lib/progress.ts';
+import { GRPC_BENCH, grpcMarkdown, runGrpcBench } from './lib/grpc.ts';
 import { limitsChart, limitsMarkdown, limitsTable, runLimits, type LimitsResult } from './lib/limits.ts';
 import { ONE_CORE, ONE_CORE_QUICK, oneCoreMarkdown, runOneCore, type OneCoreResult } from './lib/one-core.ts';
 import { goals, markdown, ratios } from './lib/report.ts';
@@ -42,8 +45,8 @@ const { values, positionals } = parseArgs({
   },
 });
 const mode = positionals[0] ?? 'suite';
-if (mode !== 'suite' && mode !== 'cpu' && mode !== 'soak' && mode !== 'limits' && mode !== 'report') {
-  process.stderr.write(`unknown mode "${mode}": use no argument for the suite, "cpu", "soak", "limits" or "report"\n`);
+if (mode !== 'suite' && mode !== 'cpu' && mode !== 'soak' && mode !== 'limits' && mode !== 'report' && mode !== 'grpc') {
+  process.stderr.write(`unknown mode "${mode}": use no argument for the suite, "cpu", "soak", "limits", "grpc" or "report"\n`);
   process.exit(2);
 }
 
@@ -120,6 +123,13 @@ if (mode === 'report') {
   write(`${name}.json`, `${JSON.stringify(result, null, 2)}\n`);
   write(`${name}.md`, oneCoreMarkdown(result));
   process.stdout.write(`\n${oneCoreMarkdown(result)}`);
+} else if (mode === 'grpc') {
+  const base = values.quick ? { ...GRPC_BENCH, durationSec: 3, runs: 1 } : GRPC_BENCH;
+  const name = values.name ?? 'grpc';
+  const result = await runGrpcBench(name, { ...base, runs: positive(values.runs, '--runs') ?? base.runs, durationSec: positive(values.seconds, '--seconds') ?? base.durationSec });
+  write(`${name}.json`, `${JSON.stringify(result, null, 2)}\n`);
+  write(`${name}.md`, grpcMarkdown(result));
+  process.stdout.write(`\n${grpcMarkdown(result)}`);
 } else if (mode === 'soak') {
   const minutes = positive(values.minutes, '--minutes') ?? (values.quick ? 0.5 : 5);
   const durationSec = Math.round(minutes * 60);

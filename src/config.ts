@@ -37,6 +37,7 @@ export const MODEL_CONTROL_MODES = ['none', 'poll', 'explicit'] as const;
 const envSchema = z.object({
   PORT: port(8080),
   METRICS_PORT: port(9090),
+  GRPC_PORT: port(8081),
   HOST: z.string().trim().refine(isHost, { message: 'an IP address (0.0.0.0, ::, 127.0.0.1) or a host name' }).default('0.0.0.0'),
   MODEL_REPOSITORY: z.string().trim().min(1, { message: 'a directory path' }).default('./models'),
   DEFAULT_MODEL: z.string().trim().min(1, { message: 'a model name' }).optional(),
@@ -106,9 +107,15 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     });
     throw new ConfigError(lines.join('\n'));
   }
-  const { PORT, METRICS_PORT } = result.data;
+  const { PORT, METRICS_PORT, GRPC_PORT } = result.data;
   if (PORT === METRICS_PORT && PORT !== 0) {
     throw new ConfigError(`invalid METRICS_PORT=${JSON.stringify(env.METRICS_PORT ?? String(METRICS_PORT))}: expected a port other than PORT (both are ${PORT}; 0 picks a free one)`);
+  }
+  // GRPC_PORT=0 turns gRPC off, so it never picks a free port and never clashes.
+  for (const [name, other] of [['PORT', PORT], ['METRICS_PORT', METRICS_PORT]] as const) {
+    if (GRPC_PORT !== 0 && GRPC_PORT === other) {
+      throw new ConfigError(`invalid GRPC_PORT=${JSON.stringify(env.GRPC_PORT ?? String(GRPC_PORT))}: expected a port other than ${name} (both are ${GRPC_PORT}; 0 turns gRPC off)`);
+    }
   }
   return Object.freeze(result.data);
 }

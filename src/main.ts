@@ -59,12 +59,13 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
 try {
   const port = await listen(service.server, config.PORT, config.HOST);
   const metricsPort = await listen(service.metricsServer, config.METRICS_PORT, config.HOST);
-  logger.info({ port, metricsPort, host: config.HOST, version }, 'listening; loading models');
+  const grpcPort = service.grpc ? await service.grpc.listen(config.GRPC_PORT, config.HOST) : undefined;
+  logger.info({ port, metricsPort, grpcPort, host: config.HOST, version }, 'listening; loading models');
 } catch (err) {
   // A host this machine does not have, or a port in use: one line naming the variables, then exit 1.
   const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
   logger.fatal({ err }, 'cannot listen');
-  process.stderr.write(`meshserve: cannot listen on HOST=${config.HOST} PORT=${config.PORT} METRICS_PORT=${config.METRICS_PORT}: ${code}\n`);
+  process.stderr.write(`meshserve: cannot listen on HOST=${config.HOST} PORT=${config.PORT} METRICS_PORT=${config.METRICS_PORT} GRPC_PORT=${config.GRPC_PORT}: ${code}\n`);
   process.exit(1);
 }
 

@@ -47,6 +47,19 @@ export function createMetrics(options: { maxBatchSize?: number; defaultMetrics?:
       buckets: LATENCY_BUCKETS,
       registers,
     }),
+    grpcRequests: new Counter({
+      name: 'meshserve_grpc_requests_total',
+      help: 'gRPC calls answered, by method (e.g. ModelInfer) and status code name (OK, INVALID_ARGUMENT, UNAVAILABLE, ...).',
+      labelNames: ['method', 'code'] as const,
+      registers,
+    }),
+    grpcDuration: new Histogram({
+      name: 'meshserve_grpc_request_duration_seconds',
+      help: 'Time from a gRPC call received (its message decoded) to its status sent.',
+      labelNames: ['method', 'code'] as const,
+      buckets: LATENCY_BUCKETS,
+      registers,
+    }),
     inferenceRequests: new Counter({
       name: 'meshserve_inference_requests_total',
       help: 'Inference requests by outcome: success, invalid, rejected (queue full or shutting down), timeout, cancelled (client left), error.',
@@ -206,12 +219,24 @@ export function createMetrics(options: { maxBatchSize?: number; defaultMetrics?:
     children.count.inc();
     children.duration.observe(seconds);
   };
+  const grpcChildren = new Map<string, { count: { inc(): void }; duration: { observe(seconds: number): void } }>();
+  const observeGrpc = (method: string, code: string, seconds: number) => {
+    const key = `${method} ${code}`;
+    let children = grpcChildren.get(key);
+    if (!children) {
+      const labels = { method, code };
+      children = { count: metrics.grpcRequests.labels(labels), duration: metrics.grpcDuration.labels(labels) };
+      grpcChildren.set(key, children);
+    }
+    children.count.inc();
+    children.duration.observe(seconds);
+  };
   /** Registers a function that moves pending business figures into their counters at each scrape; returns its removal. */
   const onCollect = (collect: () => void) => {
     collectors.add(collect);
     return () => collectors.delete(collect);
   };
-  return { ...metrics, observeHttp, onCollect };
+  return { ...metrics, observeHttp, observeGrpc, onCollect };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

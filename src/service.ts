@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { systemClock, type Clock } from './clock.ts';
 import type { Config } from './config.ts';
 import { Codecs } from './codecs/offload.ts';
+import { createGrpcTransport } from './grpc/server.ts';
 import { createApp } from './http/app.ts';
 import { createHttpServer, listen } from './http/server.ts';
 import { InferenceCore } from './inference/core.ts';
@@ -28,6 +29,11 @@ export interface ServiceOptions {
   inferenceWorkers?: number;
   /** Resident memory now, bytes (tests replace it). */
   rss?: () => number;
+  /**
+   * Build the gRPC transport (`service.grpc`). Default: when GRPC_PORT is not 0. Tests pass true with
+   * GRPC_PORT=0 and listen on an ephemeral port themselves (`service.grpc.listen(0, host)`).
+   */
+  grpc?: boolean;
 }
 
 /** Peak RSS is kept under this share of the memory limit. */
@@ -77,6 +83,7 @@ export function createService(options: ServiceOptions) {
   const app = createApp({ config, core, codecs, repository, control, lifecycle, metrics, logger, version });
   const server = createHttpServer(app.listener, config.REQUEST_TIMEOUT_MS);
   const metricsServer = createMetricsServer(metrics.registry);
+  const grpc = (options.grpc ?? config.GRPC_PORT !== 0) ? createGrpcTransport({ config, core, repository, lifecycle, metrics, logger, version }) : undefined;
 
   /**
    * Loads and warms up every model, then sizes the memory budget from what is left under the limit;
@@ -121,16 +128,19 @@ export function createService(options: ServiceOptions) {
       await sleep(clock, config.SHUTDOWN_DELAY_MS);
       const closed = once(server, 'close');
       server.close();
+      // gRPC likewise: no new calls (clients get GOAWAY and go elsewhere), calls in flight run to their end.
+      const grpcDrained = grpc?.drain();
       logger.info({ timeoutMs: config.SHUTDOWN_TIMEOUT_MS }, 'no longer accepting connections; draining in-flight requests');
       // Queues close only once every connection is done: a request accepted just before the close (its
       // body still arriving) must still be queued and served.
-      const drained = closed.then(() => repository.drain()).then(() => true);
+      const drained = Promise.all([closed, grpcDrained]).then(() => repository.drain()).then(() => true);
       if (!(await Promise.race([drained, sleep(clock, config.SHUTDOWN_TIMEOUT_MS).then(() => false)]))) {
         logger.warn('shutdown timeout: refusing requests still queued and closing the remaining connections');
         repository.abortQueued();
         // Let the refusals be written before the connections go.
         await sleep(clock, 100);
         server.closeAllConnections();
+        grpc?.forceShutdown();
       }
       await controlStopped;
       await repository.close();
@@ -140,7 +150,7 @@ export function createService(options: ServiceOptions) {
       logger.info('shutdown complete');
     })());
 
-  return { routes: app.routes, server, metricsServer, repository, control, core, codecs, lifecycle, metrics, config, logger, start, shutdown };
+  return { routes: app.routes, server, grpc, metricsServer, repository, control, core, codecs, lifecycle, metrics, config, logger, start, shutdown };
 }
 
 export type Service = ReturnType<typeof createService>;

@@ -14,6 +14,7 @@ test('an empty environment gives the documented defaults, frozen', () => {
     {
       PORT: 8080,
       METRICS_PORT: 9090,
+      GRPC_PORT: 8081,
       HOST: '0.0.0.0',
       MODEL_REPOSITORY: './models',
       LOG_LEVEL: 'info',
@@ -91,6 +92,9 @@ const rejects = [
   { env: { REPOSITORY_API: 'yes' }, says: /^invalid REPOSITORY_API="yes": expected on or off$/ },
   { env: { PORT: '9090' }, says: /^invalid METRICS_PORT="9090": expected a port other than PORT \(both are 9090/ },
   { env: { PORT: '7000', METRICS_PORT: '7000' }, says: /^invalid METRICS_PORT="7000": expected a port other than PORT/ },
+  { env: { GRPC_PORT: '8080' }, says: /^invalid GRPC_PORT="8080": expected a port other than PORT \(both are 8080; 0 turns gRPC off\)/ },
+  { env: { GRPC_PORT: '9090' }, says: /^invalid GRPC_PORT="9090": expected a port other than METRICS_PORT/ },
+  { env: { GRPC_PORT: '70000' }, says: /^invalid GRPC_PORT="70000": expected an integer from 0 to 65535/ },
 ];
 for (const { env, says } of rejects) {
   test(`a bad value is refused with the variable, the value and what is accepted: ${JSON.stringify(env)}`, () => {
@@ -120,6 +124,8 @@ test('HOST takes IP addresses and host names', () => {
   }
   // Port 0 (a free port) may be given to both.
   assert.equal(parseConfig({ PORT: '0', METRICS_PORT: '0' }).PORT, 0);
+  // GRPC_PORT=0 turns gRPC off, whatever the other ports are.
+  assert.equal(parseConfig({ PORT: '0', METRICS_PORT: '0', GRPC_PORT: '0' }).GRPC_PORT, 0);
 });
 
 describe('checkModelRepository: the checks that need the filesystem', () => {
@@ -158,7 +164,7 @@ describe('checkModelRepository: the checks that need the filesystem', () => {
       [{ PORT: '9100', METRICS_PORT: '9100' }, /^meshserve: configuration error: invalid METRICS_PORT="9100"/],
     ] as const) {
       const run = spawnSync(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-        env: { ...process.env, PORT: '0', METRICS_PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
+        env: { ...process.env, PORT: '0', METRICS_PORT: '0', GRPC_PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
         encoding: 'utf8',
         timeout: 20_000,
       });
@@ -176,11 +182,18 @@ describe('checkModelRepository: the checks that need the filesystem', () => {
     t.after(() => holder.close());
     const taken = (holder.address() as net.AddressInfo).port;
     const run = spawnSync(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-      env: { ...process.env, PORT: String(taken), METRICS_PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent' },
+      env: { ...process.env, PORT: String(taken), METRICS_PORT: '0', GRPC_PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent' },
       encoding: 'utf8',
       timeout: 20_000,
     });
     assert.equal(run.status, 1, run.stderr);
-    assert.equal(run.stderr.trim(), `meshserve: cannot listen on HOST=127.0.0.1 PORT=${taken} METRICS_PORT=0: EADDRINUSE`);
+    assert.equal(run.stderr.trim(), `meshserve: cannot listen on HOST=127.0.0.1 PORT=${taken} METRICS_PORT=0 GRPC_PORT=0: EADDRINUSE`);
+    const grpcTaken = spawnSync(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+      env: { ...process.env, PORT: '0', METRICS_PORT: '0', GRPC_PORT: String(taken), HOST: '127.0.0.1', LOG_LEVEL: 'silent' },
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    assert.equal(grpcTaken.status, 1, grpcTaken.stderr);
+    assert.match(grpcTaken.stderr.trim(), new RegExp(`^meshserve: cannot listen on HOST=127.0.0.1 PORT=0 METRICS_PORT=0 GRPC_PORT=${taken}: `));
   });
 });

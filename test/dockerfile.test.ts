@@ -11,6 +11,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, posix } from 'node:path';
 import { after, describe, test } from './helpers/node-test.ts';
+import { inferenceClient } from './helpers/grpc.ts';
 import { repoRoot } from './helpers/k8s.ts';
 import { spawnTracked } from './helpers/process.ts';
 
@@ -73,12 +74,12 @@ describe('Dockerfile, read', () => {
     }
   });
 
-  test('the final stage runs as a numeric non-root UID, exposes 8080 and 9090, and execs node directly', () => {
+  test('the final stage runs as a numeric non-root UID, exposes 8080, 8081 (gRPC) and 9090, and execs node directly', () => {
     const user = stepsOf(finalStage, 'USER').at(-1);
     assert.ok(user, 'USER is set');
     const uid = Number(user.split(':')[0]);
     assert.ok(Number.isInteger(uid) && uid >= 10000, `USER ${user}`);
-    assert.deepEqual(stepsOf(finalStage, 'EXPOSE').join(' ').split(/\s+/).sort(), ['8080', '9090']);
+    assert.deepEqual(stepsOf(finalStage, 'EXPOSE').join(' ').split(/\s+/).sort(), ['8080', '8081', '9090']);
     assert.deepEqual(JSON.parse(stepsOf(finalStage, 'CMD').at(-1)!), ['node', 'dist/main.js']);
     assert.equal(stepsOf(finalStage, 'ENTRYPOINT').length, 0, 'no shell wrapper in front of node');
   });
@@ -88,6 +89,7 @@ describe('Dockerfile, read', () => {
     const env = Object.fromEntries(stepsOf(finalStage, 'ENV').flatMap(envPairs));
     assert.equal(env.MODEL_REPOSITORY, '/app/models');
     assert.ok(stepsOf(finalStage, 'COPY').some((c) => /^models\s/.test(c)), 'COPY models');
+    assert.ok(stepsOf(finalStage, 'COPY').some((c) => /^proto\s+\.\/proto$/.test(c)), 'COPY proto ./proto (the gRPC service definition)');
   });
 
   test('npm ci is guarded: a failed install (npm 10 can exit 0) stops the build at that step', () => {
@@ -244,14 +246,14 @@ describe('Dockerfile, played outside Docker', () => {
     assert.deepEqual(readdirSync(ort), [process.platform], 'onnxruntime binaries for this platform only');
     assert.deepEqual(readdirSync(join(ort, process.platform)), [process.arch], 'and this architecture only');
 
-    const [port, metricsPort] = [await freePort(), await freePort()];
+    const [port, metricsPort, grpcPort] = [await freePort(), await freePort(), await freePort()];
     // Absolute paths in ENV (MODEL_REPOSITORY=/app/models) point into the final stage's directory.
     const env = Object.fromEntries(Object.entries(image.env).map(([k, v]) => [k, v.startsWith('/') && existsSync(join(finalRoot, v)) ? join(finalRoot, v) : v]));
     const [command, ...args] = JSON.parse(stepsOf(finalStage, 'CMD').at(-1)!) as string[];
     assert.equal(command, 'node');
     const { child, exited: gone } = spawnTracked(process.execPath, args, {
       cwd: app,
-      env: cleanEnv({ ...env, HOST: '127.0.0.1', PORT: String(port), METRICS_PORT: String(metricsPort), SHUTDOWN_DELAY_MS: '0', LOG_LEVEL: 'warn' }),
+      env: cleanEnv({ ...env, HOST: '127.0.0.1', PORT: String(port), METRICS_PORT: String(metricsPort), GRPC_PORT: String(grpcPort), SHUTDOWN_DELAY_MS: '0', LOG_LEVEL: 'warn' }),
       stdio: ['ignore', 'pipe', 'pipe'],
     }, t.after.bind(t));
     let output = '';
@@ -288,6 +290,14 @@ describe('Dockerfile, played outside Docker', () => {
       assert.equal(v2.status, 200, JSON.stringify(tensors));
       assert.deepEqual(tensors.outputs[0]!.shape, [1, 3]);
       assert.ok(tensors.outputs[0]!.data[0]! > 0.9, `setosa probability ${tensors.outputs[0]!.data[0]}`);
+      // And over gRPC on GRPC_PORT: the image carries proto/ (without it the process would not have started).
+      const grpc = inferenceClient(`127.0.0.1:${grpcPort}`);
+      try {
+        const reply = await grpc.call('ModelInfer', { model_name: 'iris', inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 4], contents: { fp32_contents: [5.1, 3.5, 1.4, 0.2] } }] });
+        assert.ok(reply.outputs[0].contents.fp32_contents[0] > 0.9, JSON.stringify(reply.outputs));
+      } finally {
+        grpc.close();
+      }
     } catch (err) {
       child.kill('SIGKILL');
       throw err;

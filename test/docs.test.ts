@@ -119,7 +119,6 @@ const TOP = new Set(readdirSync(ROOT).filter((n) => n !== 'node_modules' && n !=
 /** Paths the docs name on purpose that are not in the tree, with the reason. */
 const NOT_IN_TREE: Record<string, string> = {
   'bench/results/tmp/': 'written by npm run bench -- --quick, not committed',
-  'src/grpc/': 'where docs/architecture.md says a new transport goes',
 };
 
 /** Does a repository path exist? dist/x.js exists when src/x.ts does (npm run build); "*" matches within a name. */

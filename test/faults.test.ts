@@ -23,7 +23,7 @@ before(() => build());
 async function runProcess(cleanup: (fn: () => Promise<void>) => void, env: Record<string, string>, nodeArgs: string[] = [], whileRunning?: (port: number, pid: number) => Promise<void>) {
   const { child, exited } = spawnTracked(process.execPath, [...nodeArgs, MAIN], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH, PORT: '0', METRICS_PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', SHUTDOWN_DELAY_MS: '0', ...env },
+    env: { PATH: process.env.PATH, PORT: '0', METRICS_PORT: '0', GRPC_PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', SHUTDOWN_DELAY_MS: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   }, cleanup);
   let stdout = '';

@@ -98,8 +98,8 @@ describe('production overlay: the values of DESIGN.md', () => {
     assert.deepEqual(deployment.spec.strategy, { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } });
   });
 
-  test('container ports 8080 and 9090, requests 250m/256Mi, limits 1000m/1Gi', () => {
-    assert.deepEqual(container.ports.map((p: { containerPort: number }) => p.containerPort).sort(), [8080, 9090]);
+  test('container ports 8080, 8081 (gRPC) and 9090, requests 250m/256Mi, limits 1000m/1Gi', () => {
+    assert.deepEqual(container.ports.map((p: { containerPort: number }) => p.containerPort).sort(), [8080, 8081, 9090]);
     assert.deepEqual(container.resources, { requests: { cpu: '250m', memory: '256Mi' }, limits: { cpu: '1000m', memory: '1Gi' } });
   });
 

@@ -28,7 +28,7 @@ after(() => repo?.cleanup());
 async function startProcess(env: Record<string, string>): Promise<Tracked & { port: number; lines: Record<string, unknown>[]; stderr: () => string }> {
   const tracked = spawnTracked(process.execPath, [MAIN], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH, PORT: '0', METRICS_PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
+    env: { PATH: process.env.PATH, PORT: '0', METRICS_PORT: '0', GRPC_PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const { child } = tracked;

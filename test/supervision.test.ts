@@ -91,7 +91,7 @@ test('a model that keeps failing ends the process with a non-zero exit and a log
   t.after(() => repo.cleanup());
   const { child, exited } = spawnTracked(process.execPath, [MAIN], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH, PORT: '0', METRICS_PORT: '0', HOST: '127.0.0.1', MODEL_REPOSITORY: repo.dir, WORKER_MAX_RESTARTS: '1' },
+    env: { PATH: process.env.PATH, PORT: '0', METRICS_PORT: '0', GRPC_PORT: '0', HOST: '127.0.0.1', MODEL_REPOSITORY: repo.dir, WORKER_MAX_RESTARTS: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   }, t.after.bind(t));
   let stdout = '';

@@ -298,6 +298,7 @@ async function startLimitsService(repository: string, env: Record<string, string
     {
       PORT: String(port),
       METRICS_PORT: String(metricsPort),
+      GRPC_PORT: '0',
       HOST: '127.0.0.1',
       MODEL_REPOSITORY: repository,
       DEFAULT_MODEL: 'mlp',

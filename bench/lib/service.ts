@@ -21,19 +21,23 @@ export const DEFAULT_SETTINGS: ServiceSettings = {
 
 export interface RunningService {
   url: string;
+  /** 127.0.0.1:<port> of gRPC, when started with a gRPC port. */
+  grpcAddress?: string;
   metricsUrl: string;
   child: Child;
   stop: () => Promise<number | null>;
 }
 
-/** Runs the built service (dist/main.js) on free loopback ports and waits until /ready is 200. */
+/** Runs the built service (dist/main.js) on free loopback ports and waits until /ready is 200. gRPC is off unless `grpc`. */
 /** With `root`, runs that tree's build instead of this one (to compare two builds with the same bench). */
-export async function startService(repository: string, settings: ServiceSettings, options: { cpus?: string; root?: string } = {}): Promise<RunningService> {
+export async function startService(repository: string, settings: ServiceSettings, options: { cpus?: string; root?: string; grpc?: boolean } = {}): Promise<RunningService> {
   const port = await freePort();
   const metricsPort = await freePort();
+  const grpcPort = options.grpc ? await freePort() : 0;
   const child = startNode([`${options.root ?? ROOT}/dist/main.js`], {
     PORT: String(port),
     METRICS_PORT: String(metricsPort),
+    GRPC_PORT: String(grpcPort),
     HOST: '127.0.0.1',
     MODEL_REPOSITORY: repository,
     DEFAULT_MODEL: 'iris',
@@ -48,7 +52,7 @@ export async function startService(repository: string, settings: ServiceSettings
   }, { cpus: options.cpus });
   const url = `http://127.0.0.1:${port}`;
   await readyOrStop(child, `${url}/ready`, 120_000);
-  return { url, metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`, child, stop: child.stop };
+  return { url, ...(grpcPort ? { grpcAddress: `127.0.0.1:${grpcPort}` } : {}), metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`, child, stop: child.stop };
 }
 
 /** The bare express app of bench/hello.ts, the yardstick for the HTTP layer. */

@@ -95,6 +95,28 @@ function modelModule(o: K8sObject): string | undefined {
   return undefined;
 }
 
+/** The CRD schema of a gateway API kind that @kubernetes-models/gateway-api does not model, when the schemas are there. */
+function gatewaySchemaFile(o: K8sObject): string | undefined {
+  if (groupOf(o) !== 'gateway.networking.k8s.io') return undefined;
+  const file = join(schemaDir, groupOf(o), `${o.kind.toLowerCase()}_${o.apiVersion.split('/')[1]}.json`);
+  return existsSync(file) ? file : undefined;
+}
+
+/** Whether @kubernetes-models models this kind (else it is checked against its CRD schema only). */
+function modelled(o: K8sObject): boolean {
+  return !(groupOf(o) === 'gateway.networking.k8s.io' && o.kind === 'GRPCRoute' && o.apiVersion.endsWith('/v1'));
+}
+
+function validateWithSchema(o: K8sObject, file: string, label: string): Validation {
+  let validate = ajvCache.get(file);
+  if (!validate) {
+    validate = ajv.compile(JSON.parse(readFileSync(file, 'utf8')));
+    ajvCache.set(file, validate);
+  }
+  const ok = validate(o);
+  return { validator: 'json-schema', errors: ok ? [] : (validate.errors ?? []).map((e) => `${label}: ${e.instancePath} ${e.message}`) };
+}
+
 export type Validation = { validator: 'kubernetes-models' | 'json-schema' | 'skipped'; errors: string[] };
 
 /** Validates one object; throws when no validator knows its kind. */
@@ -106,13 +128,7 @@ export async function validateObject(o: K8sObject): Promise<Validation> {
     const version = o.apiVersion.split('/')[1]!;
     const file = join(schemaDir, group, `${o.kind.toLowerCase()}_${version}.json`);
     if (!existsSync(file)) throw new Error(`no JSON schema for ${label} (looked for ${file})`);
-    let validate = ajvCache.get(file);
-    if (!validate) {
-      validate = ajv.compile(JSON.parse(readFileSync(file, 'utf8')));
-      ajvCache.set(file, validate);
-    }
-    const ok = validate(o);
-    return { validator: 'json-schema', errors: ok ? [] : (validate.errors ?? []).map((e) => `${label}: ${e.instancePath} ${e.message}`) };
+    return validateWithSchema(o, file, label);
   }
   const module = modelModule(o);
   if (!module) throw new Error(`no validator for ${label}`);
@@ -123,7 +139,12 @@ export async function validateObject(o: K8sObject): Promise<Validation> {
     throw new Error(`no validator for ${label} (no module ${module})`);
   }
   const Model = exports[o.kind] as (new (data: unknown) => { validate(): void }) | undefined;
-  if (typeof Model !== 'function') throw new Error(`no validator for ${label} (${module} has no ${o.kind})`);
+  if (typeof Model !== 'function') {
+    // A gateway API kind the installed models lack (GRPCRoute v1): the strict CRD schema beside the repository.
+    const file = gatewaySchemaFile(o);
+    if (file) return validateWithSchema(o, file, label);
+    throw new Error(`no validator for ${label} (${module} has no ${o.kind})`);
+  }
   try {
     new Model(o).validate();
     return { validator: 'kubernetes-models', errors: [] };
@@ -145,7 +166,7 @@ export function unknownFieldErrors(objects: K8sObject[]): string[] {
     const lines: string[] = [];
     objects.forEach((o, i) => {
       const module = modelModule(o);
-      if (!module || linkerdGroups.has(groupOf(o))) return;
+      if (!module || linkerdGroups.has(groupOf(o)) || !modelled(o)) return;
       const id = `${o.kind}_${o.metadata.name}_${i}`.replace(/[^A-Za-z0-9_]/g, '_');
       lines.push(`export const ${id}: import(${JSON.stringify(module)}).I${o.kind} = ${JSON.stringify(o, null, 1)};`);
     });
@@ -198,6 +219,17 @@ function matchScore(m: Match, method: string, path: string): number {
   return score + (m.method ? 1 : 0);
 }
 
+type GrpcMatch = { method?: { type?: string; service?: string; method?: string } };
+
+/** A GRPCRoute match (Exact service and/or method) against /<service>/<method>. */
+function grpcMatchScore(m: GrpcMatch, path: string): number {
+  const [, service, method] = path.split('/');
+  if ((m.method?.type ?? 'Exact') !== 'Exact') return -1;
+  if (m.method?.service !== undefined && m.method.service !== service) return -1;
+  if (m.method?.method !== undefined && m.method.method !== method) return -1;
+  return 1 + (m.method?.service ? 1 : 0) + (m.method?.method ? 2 : 0);
+}
+
 /**
  * What a meshed pod with these labels does with this request on this container port.
  * Not modelled: Linkerd's automatic probe authorization, which applies only while no route
@@ -209,14 +241,15 @@ export function decide(objects: K8sObject[], pod: { namespace: string; labels: R
   const server = inNs.find((o) => o.kind === 'Server' && groupOf(o) === 'policy.linkerd.io' && selects(o.spec.podSelector, pod.labels) && portMatches(o.spec.port));
   if (!server) return 'no-server';
 
-  const routes = inNs.filter((o) => o.kind === 'HTTPRoute' && (o.spec.parentRefs ?? []).some((r: { kind?: string; name: string }) => r.kind === 'Server' && r.name === server.metadata.name));
+  // On a gRPC Server, GRPCRoutes match the call's path, /<service>/<method>.
+  const routes = inNs.filter((o) => (o.kind === 'HTTPRoute' || o.kind === 'GRPCRoute') && (o.spec.parentRefs ?? []).some((r: { kind?: string; name: string }) => r.kind === 'Server' && r.name === server.metadata.name));
   let route: K8sObject | undefined;
   if (routes.length > 0) {
     let best = -1;
     for (const r of routes) {
       for (const rule of r.spec.rules ?? []) {
-        for (const m of (rule.matches ?? [{ path: { type: 'PathPrefix', value: '/' } }]) as Match[]) {
-          const s = matchScore(m, method, path);
+        for (const m of (rule.matches ?? [r.kind === 'GRPCRoute' ? {} : { path: { type: 'PathPrefix', value: '/' } }]) as Match[]) {
+          const s = r.kind === 'GRPCRoute' ? grpcMatchScore(m as GrpcMatch, path) : matchScore(m, method, path);
           if (s > best) [best, route] = [s, r];
         }
       }
@@ -245,7 +278,7 @@ export function decide(objects: K8sObject[], pod: { namespace: string; labels: R
     const t = p.spec.targetRef;
     if (t.kind === 'Namespace') return t.name === pod.namespace;
     if (t.kind === 'Server') return t.name === server.metadata.name;
-    return route !== undefined && t.kind === 'HTTPRoute' && t.name === route.metadata.name;
+    return route !== undefined && t.kind === route.kind && t.name === route.metadata.name;
   });
   // Linkerd ignores a policy whose authentications do not all exist.
   const allowed = policies.some((p) => {

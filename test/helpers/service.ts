@@ -18,6 +18,8 @@ export interface TestService {
   metricsUrl: string;
   /** The model repository directory (MODEL_REPOSITORY). */
   dir: string;
+  /** 127.0.0.1:<port> of the gRPC server, when started with `grpc: true`. */
+  grpcAddress: string;
   /** Parsed JSON log lines written so far. */
   logs: Record<string, unknown>[];
   close(): Promise<void>;
@@ -31,6 +33,8 @@ export interface StartOptions {
   skipLoad?: boolean;
   /** Resident memory as the service sees it at start (sizes the memory budget under MEMORY_LIMIT). */
   rss?: () => number;
+  /** Also serve gRPC, on an ephemeral loopback port (GRPC_PORT stays 0, which alone would turn gRPC off). */
+  grpc?: boolean;
 }
 
 /** Builds a repository from fixture models, starts the service on 127.0.0.1:0 and loads the models. */
@@ -43,12 +47,14 @@ export async function startService(layout: Record<string, RepositoryModel>, opti
       cb();
     },
   });
-  const config: Config = testConfig({ MODEL_REPOSITORY: repo.dir, HOST: '127.0.0.1', LOG_LEVEL: 'debug', ...options.env });
+  const config: Config = testConfig({ MODEL_REPOSITORY: repo.dir, HOST: '127.0.0.1', LOG_LEVEL: 'debug', GRPC_PORT: '0', ...options.env });
   const logger = createLogger(config, destination);
-  const service = createService({ config, logger, version: '0.0.0-test', clock: options.clock, rss: options.rss });
+  const service = createService({ config, logger, version: '0.0.0-test', clock: options.clock, rss: options.rss, grpc: options.grpc });
   const port = await listen(service.server, 0, '127.0.0.1');
   const metricsPort = await listen(service.metricsServer, 0, '127.0.0.1');
+  const grpcPort = service.grpc ? await service.grpc.listen(0, '127.0.0.1') : 0;
   const close = async () => {
+    service.grpc?.forceShutdown();
     service.server.closeAllConnections();
     await new Promise((r) => service.server.close(r));
     await new Promise((r) => service.metricsServer.close(r));
@@ -65,7 +71,7 @@ export async function startService(layout: Record<string, RepositoryModel>, opti
       throw err;
     }
   }
-  return { service, url: `http://127.0.0.1:${port}`, metricsUrl: `http://127.0.0.1:${metricsPort}`, dir: repo.dir, logs, close };
+  return { service, url: `http://127.0.0.1:${port}`, metricsUrl: `http://127.0.0.1:${metricsPort}`, dir: repo.dir, grpcAddress: `127.0.0.1:${grpcPort}`, logs, close };
 }
 
 /** Sends a request and returns status, headers, text and the parsed JSON body (undefined when not JSON). */
