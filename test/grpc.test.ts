@@ -50,7 +50,7 @@ before(async () => {
       ...Object.fromEntries(Object.keys(TYPES).map((type) => [type, { versions: { 1: `identity_${type}.onnx` } }])),
       float16: { versions: { 1: identityFloat16() } },
       iris: IRIS,
-      add_mul: { versions: { 1: 'add_mul.onnx', 2: 'add_mul.onnx' } },
+      add_mul: { config: { version_policy: { all: {} } }, versions: { 1: 'add_mul.onnx', 2: 'add_mul.onnx' } },
     },
     { grpc: true },
   );
