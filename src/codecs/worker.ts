@@ -5,7 +5,9 @@ import { AppError } from '../errors.ts';
 import { transferList } from '../tensors/transfer.ts';
 import { jobs, type JobName } from './jobs.ts';
 import { ownedBuffer, type CodecReply, type CodecRequest } from './offload.ts';
+import { lowerThreadPriority } from '../thread-priority.ts';
 
+lowerThreadPriority();
 const port = parentPort!;
 
 port.on('message', (msg: CodecRequest) => {

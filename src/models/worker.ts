@@ -6,8 +6,11 @@ import ort from 'onnxruntime-node';
 import { transferList } from '../tensors/transfer.ts';
 import type { NumericArray, TensorData } from '../tensors/types.ts';
 import type { WorkerReply, WorkerRequest, WorkerSettings } from './session.ts';
+import { lowerThreadPriority } from '../thread-priority.ts';
 
 const settings = workerData as WorkerSettings;
+// Below the main thread, so probes and answers are not stuck behind a batch on a one-CPU pod.
+lowerThreadPriority();
 
 // onnxruntime's own logger writes colour-coded text to stderr, which would break the service's JSON logs.
 // Its errors reach the caller anyway and are logged as JSON there, so by default it says nothing: only
