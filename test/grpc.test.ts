@@ -1,6 +1,7 @@
 // The gRPC Open Inference Protocol (inference.GRPCInferenceService) and grpc.health.v1.Health, end to end with a
 // gRPC client: every RPC, every datatype raw and typed, requested outputs, parameters, errors and their codes,
 // metrics and logs. Messages are also encoded by hand from the protocol's field numbers.
+import { SAMPLE_VALUES } from './helpers/samples.ts';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -18,20 +19,7 @@ import { startService, type TestService } from './helpers/service.ts';
 
 const { onnx } = onnxProto;
 
-const TYPES: Record<Exclude<ElementType, 'float16'>, unknown[]> = {
-  bool: [true, false, true],
-  uint8: [0, 7, 255],
-  uint16: [0, 7, 65535],
-  uint32: [0, 7, 4294967295],
-  uint64: [0, 7, 2 ** 52],
-  int8: [-128, 7, 127],
-  int16: [-32768, 7, 32767],
-  int32: [-2147483648, 7, 2147483647],
-  int64: [-(2 ** 52), 7, 2 ** 52],
-  float32: [-1.5, 0, 3.25],
-  float64: [-1e300, 0, Math.PI],
-  string: ['', 'iris', 'ünïcödé ✓'],
-};
+const TYPES = SAMPLE_VALUES;
 
 /** identity_float32.onnx with its input and output retyped to FLOAT16 (no fixture ships one). */
 function identityFloat16(): Uint8Array {

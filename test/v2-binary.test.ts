@@ -1,3 +1,4 @@
+import { SAMPLE_VALUES } from './helpers/samples.ts';
 import assert from 'node:assert/strict';
 import { after, before, test } from './helpers/node-test.ts';
 import { toBinary } from '../src/tensors/binary.ts';
@@ -5,20 +6,7 @@ import { fromJsonValues } from '../src/tensors/json.ts';
 import { V2_BY_ELEMENT, type ElementType } from '../src/tensors/types.ts';
 import { startService, type TestService } from './helpers/service.ts';
 
-const TYPES: Record<Exclude<ElementType, 'float16'>, unknown[]> = {
-  bool: [true, false, true],
-  uint8: [0, 7, 255],
-  uint16: [0, 7, 65535],
-  uint32: [0, 7, 4294967295],
-  uint64: [0, 7, 2 ** 52],
-  int8: [-128, 7, 127],
-  int16: [-32768, 7, 32767],
-  int32: [-2147483648, 7, 2147483647],
-  int64: [-(2 ** 52), 7, 2 ** 52],
-  float32: [-1.5, 0, 3.25],
-  float64: [-1e300, 0, Math.PI],
-  string: ['', 'iris', 'ünïcödé ✓'],
-};
+const TYPES = SAMPLE_VALUES;
 
 let svc: TestService;
 before(async () => {

@@ -14,8 +14,8 @@ import { invalid, notFound } from '../errors.ts';
 import type { InferenceCore, InferenceTrace } from '../inference/core.ts';
 import type { Lifecycle } from '../lifecycle.ts';
 import type { Metrics } from '../metrics.ts';
+import { modelMetadata } from '../models/metadata.ts';
 import type { ModelRepository } from '../models/repository.ts';
-import { V2_BY_ELEMENT, type TensorSpec } from '../tensors/types.ts';
 import { statusName, toGrpcError } from './status.ts';
 
 /** proto/ beside src/ and dist/, so both `tsx src/...` and `node dist/...` find it (the image copies it too). */
@@ -158,8 +158,6 @@ export function createGrpcTransport(deps: GrpcDeps): GrpcTransport {
     if (!name) throw invalid(`${what}: expected a model name (one of ${repository.names().join(', ') || 'none'}), got an empty string`);
     return name;
   };
-  const spec = (s: TensorSpec) => ({ name: s.name, datatype: V2_BY_ELEMENT[s.type], shape: s.shape });
-
   server.addService(definition, {
     ServerLive: unary('ServerLive', () => ({ live: true }), true),
     ServerReady: unary('ServerReady', () => ({ ready: ready() }), true),
@@ -178,16 +176,9 @@ export function createGrpcTransport(deps: GrpcDeps): GrpcTransport {
       true,
     ),
     ServerMetadata: unary('ServerMetadata', () => ({ name: 'meshserve', version: deps.version, extensions: [] as string[] })),
-    ModelMetadata: unary<{ name: string; version: string }, object>('ModelMetadata', (req) => {
-      const model = repository.resolve(named(req.name, 'name'), req.version || undefined);
-      return {
-        name: model.name,
-        versions: repository.versions(model.name).map(String),
-        platform: 'onnxruntime_onnx',
-        inputs: model.inputs.map(spec),
-        outputs: model.outputs.map(spec),
-      };
-    }),
+    ModelMetadata: unary<{ name: string; version: string }, object>('ModelMetadata', (req) =>
+      modelMetadata(repository, repository.resolve(named(req.name, 'name'), req.version || undefined)),
+    ),
     ModelInfer: unary<GrpcInferRequest, GrpcInferResponse>('ModelInfer', async (req, call, ctx) => {
       const bytes = sizes.get(req as object) ?? 0;
       const raw = (req.raw_input_contents?.length ?? 0) > 0;

@@ -1,6 +1,7 @@
-// KServe V2 / Open Inference Protocol metadata, and Triton's model configuration.
+// KServe V2 / Open Inference Protocol server metadata, and Triton's model configuration (model metadata:
+// models/metadata.ts, shared with gRPC).
+export { modelMetadata } from '../models/metadata.ts';
 import type { Model } from '../models/model.ts';
-import type { ModelRepository } from '../models/repository.ts';
 import type { TensorSpec } from '../tensors/types.ts';
 import { V2_BY_ELEMENT } from '../tensors/types.ts';
 
@@ -8,17 +9,6 @@ export const V2_EXTENSIONS = ['binary_tensor_data'];
 
 export function serverMetadata(version: string, repositoryApi = false) {
   return { name: 'meshserve', version, extensions: repositoryApi ? [...V2_EXTENSIONS, 'model_repository'] : V2_EXTENSIONS };
-}
-
-export function modelMetadata(repository: ModelRepository, model: Model) {
-  const spec = (s: TensorSpec) => ({ name: s.name, datatype: V2_BY_ELEMENT[s.type], shape: s.shape });
-  return {
-    name: model.name,
-    versions: repository.versions(model.name).map(String),
-    platform: 'onnxruntime_onnx',
-    inputs: model.inputs.map(spec),
-    outputs: model.outputs.map(spec),
-  };
 }
 
 /** Triton's model configuration (GET .../config), which perf_analyzer and some Triton clients read. */
