@@ -132,3 +132,10 @@ test('FP16 rounds once, straight from the float64 value, at the rounding edges',
   assert.equal(toHalf(2 ** -25 + 2 ** -60), 0x0001, 'just above half the smallest subnormal rounds up');
   assert.equal(toHalf(2 ** -25), 0x0000, 'half the smallest subnormal is a tie: rounds to even zero');
 });
+
+test('BYTES binary data that is not UTF-8 is refused with a 400 naming the element, not silently replaced', () => {
+  const element = (bytes: number[]) => Buffer.concat([Buffer.from(Uint32Array.of(bytes.length).buffer), Buffer.from(bytes)]);
+  const data = Buffer.concat([element([0x69, 0x72, 0x69, 0x73]), element([0xff, 0xfe])]);
+  assert.throws(() => fromBinary('string', 2, data, 'inputs[0]'), /inputs\[0\]: BYTES element 1 is not valid UTF-8/);
+  assert.deepEqual(fromBinary('string', 1, element([0xc3, 0xbc]), 'inputs[0]'), ['ü']);
+});

@@ -19,6 +19,8 @@ export function toBinary(tensor: TensorData): Buffer {
   return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
 }
 
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
 /** Decodes raw bytes into a tensor buffer, checking the size against the shape. Copies, so the result owns its memory. */
 export function fromBinary(type: ElementType, count: number, bytes: Uint8Array, field: string): TensorBuffer {
   if (type === 'string') {
@@ -29,7 +31,12 @@ export function fromBinary(type: ElementType, count: number, bytes: Uint8Array, 
       if (offset + 4 > view.length) throw invalid(`${field}: BYTES element ${out.length} has a truncated 4-byte length prefix`);
       const length = view.readUInt32LE(offset);
       if (offset + 4 + length > view.length) throw invalid(`${field}: BYTES element ${out.length} declares ${length} bytes but only ${view.length - offset - 4} remain`);
-      out.push(view.toString('utf8', offset + 4, offset + 4 + length));
+      try {
+        out.push(UTF8.decode(view.subarray(offset + 4, offset + 4 + length)));
+      } catch {
+        // onnxruntime-node's string tensors are JavaScript strings: bytes that are not UTF-8 would be replaced, not kept.
+        throw invalid(`${field}: BYTES element ${out.length} is not valid UTF-8; meshserve passes BYTES to the model as text`);
+      }
       offset += 4 + length;
       if (out.length > count) break;
     }
