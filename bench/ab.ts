@@ -10,6 +10,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
+import { readMemory } from './lib/limits-monitor.ts';
 import { median, runLoad } from './lib/load.ts';
 import { makeRepository } from './lib/models.ts';
 import { irisPredict, mlpBinary, mlpJson, mlpRows, type Payload } from './lib/payloads.ts';
@@ -80,8 +81,8 @@ for (let round = 1; round <= rounds; round++) {
       r.cpu.push(perRequestUs);
       console.log(`round ${round} ${label} ${name}: ${Math.round(run.reqPerSec)} req/s, p99 ${run.p99} ms, service CPU ${perRequestUs.toFixed(0)} us per request`);
     }
-    const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1];
-    if (hwm) (peaks[label] ??= []).push(Number(hwm) / 1024);
+    const hwm = readMemory(child.pid!)?.hwmKb;
+    if (hwm) (peaks[label] ??= []).push(hwm / 1024);
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));
   }

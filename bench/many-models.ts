@@ -5,12 +5,14 @@
 //   npm run build && node --import tsx bench/many-models.ts [--rounds=3]
 // Writes bench/results/many-models.{json,md}.
 import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { BACKEND_MODEL_COUNT, selectBackendModels, TESTDATA, testdataPresent, writeRepository } from '../scripts/backend-models.ts';
+import { readMemory } from './lib/limits-monitor.ts';
+import { median } from './lib/load.ts';
 import { describeMachine } from './lib/machine.ts';
 import { freePort } from './lib/processes.ts';
 
@@ -23,13 +25,6 @@ if (!testdataPresent) {
 const ROOT = path.resolve(import.meta.dirname, '..');
 const COUNTS = [1, 10, BACKEND_MODEL_COUNT];
 const pinnable = os.cpus().length >= 2;
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-
-function status(pid: number): { rssMb: number; threads: number } {
-  const text = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(text)![1]);
-  return { rssMb: field('VmRSS') / 1024, threads: field('Threads') };
-}
 
 /** Starts `node <args>` (pinned with taskset when cpus is set), waits for `ready`, measures, and stops it. */
 async function measure(args: string[], env: Record<string, string>, cpus: string | undefined, ready: (child: ReturnType<typeof spawn>, out: () => string) => Promise<void>) {
@@ -42,7 +37,8 @@ async function measure(args: string[], env: Record<string, string>, cpus: string
     await ready(child, () => out);
     const readyMs = performance.now() - started;
     await new Promise((r) => setTimeout(r, 1000));
-    const idle = status(child.pid!);
+    const memory = readMemory(child.pid!)!;
+    const idle = { rssMb: memory.rssKb / 1024, threads: memory.threads };
     const lines = out.split('\n').filter((l) => l.trim());
     const notJson = lines.filter((l) => !l.startsWith('{')).length;
     return { readyMs, ...idle, notJson };

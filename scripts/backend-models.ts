@@ -8,6 +8,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import onnxProto from 'onnx-proto';
 import ort from 'onnxruntime-node';
+import { V2_BY_ELEMENT } from '../src/tensors/types.ts';
 
 const { onnx } = onnxProto;
 
@@ -174,10 +175,7 @@ export async function expectedOutputs(model: BackendModel): Promise<Record<strin
   }
 }
 
-const V2: Record<string, string> = {
-  float32: 'FP32', float64: 'FP64', float16: 'FP16', int8: 'INT8', int16: 'INT16', int32: 'INT32', int64: 'INT64',
-  uint8: 'UINT8', uint16: 'UINT16', uint32: 'UINT32', uint64: 'UINT64', bool: 'BOOL', string: 'BYTES',
-};
+const V2: Record<string, string> = V2_BY_ELEMENT;
 
 function tensorBytes(t: TestTensor): Buffer {
   if (t.type === 'string') {

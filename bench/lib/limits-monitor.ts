@@ -38,12 +38,12 @@ export function now(): number {
   return performance.timeOrigin + performance.now();
 }
 
-/** VmRSS and VmHWM of a process in kB, or undefined once it is gone. */
-export function readMemory(pid: number): { rssKb: number; hwmKb: number } | undefined {
+/** VmRSS and VmHWM of a process in kB and its threads, or undefined once it is gone. */
+export function readMemory(pid: number): { rssKb: number; hwmKb: number; threads: number } | undefined {
   try {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
-    return { rssKb: field('VmRSS'), hwmKb: field('VmHWM') };
+    const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? NaN);
+    return { rssKb: field('VmRSS'), hwmKb: field('VmHWM'), threads: field('Threads') };
   } catch {
     return undefined;
   }

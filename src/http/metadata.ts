@@ -1,6 +1,5 @@
-// KServe V2 / Open Inference Protocol server metadata, and Triton's model configuration (model metadata:
+// KServe V2 / Open Inference Protocol server metadata, and Triton's model configuration (model metadata is
 // models/metadata.ts, shared with gRPC).
-export { modelMetadata } from '../models/metadata.ts';
 import type { Model } from '../models/model.ts';
 import type { TensorSpec } from '../tensors/types.ts';
 import { V2_BY_ELEMENT } from '../tensors/types.ts';

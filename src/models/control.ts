@@ -3,7 +3,7 @@
 // repository's live loadVersion / unloadVersion. One change runs at a time.
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.ts';
-import { notFound } from '../errors.ts';
+import { AppError, notFound } from '../errors.ts';
 import { encodeIndex, repositoryErrors, type ModelControlMode, type RepositoryActionResponse, type RepositoryIndexEntry } from '../codecs/repository-api.ts';
 import type { ModelRepository } from './repository.ts';
 import { desiredState, plan, scanModel, scanRepository, StabilityTracker, type ObservedRepository, type Plan } from './scan.ts';
@@ -139,7 +139,7 @@ export class ModelControl {
       const [failure] = failed.entries();
       if (failure) {
         const [ref, error] = failure;
-        if ('code' in error && (error as { code: string }).code === 'model_memory_exhausted') throw error;
+        if (error instanceof AppError) throw error; // model_memory_exhausted: it says why already
         throw repositoryErrors.loadFailed(name, Number(ref.split(':').at(-1)), error.message);
       }
       const versions = repository.versions(name);

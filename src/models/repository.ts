@@ -8,7 +8,7 @@ import type { Metrics } from '../metrics.ts';
 import { decodeV2Request } from '../codecs/v2.ts';
 import type { Tensors } from '../tensors/types.ts';
 import { parseModelConfig, readModelConfig, RepositoryError, type ModelConfig } from './config.ts';
-import type { LoadedState, LoadedVersion, LoadStep } from './scan.ts';
+import { NAME, VERSION, type LoadedState, type LoadedVersion, type LoadStep } from './scan.ts';
 import { missingVersions, selectVersions } from './version-policy.ts';
 import { Model } from './model.ts';
 import { DEFAULT_SUPERVISION, WorkerPool, type Supervision } from './pool.ts';
@@ -16,8 +16,6 @@ import type { OrtLogLevel } from './session.ts';
 
 export { RepositoryError };
 
-const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
-const VERSION = /^[1-9][0-9]{0,8}$/;
 
 export interface RepositoryOptions {
   config: Config;
@@ -311,8 +309,9 @@ export class ModelRepository {
     logger.info({ model: step.name, version: step.version, reason: step.reason, file: step.path }, 'loading model version');
     const started = performance.now();
     try {
-      const modelConfig = parseModelConfig(configText, path.join(path.dirname(path.dirname(step.path)), 'config.json'));
-      const model = await this.#loadOne(step.name, step.version, step.path, modelConfig, path.dirname(path.dirname(step.path)));
+      const modelDir = path.dirname(path.dirname(step.path));
+      const modelConfig = parseModelConfig(configText, path.join(modelDir, 'config.json'));
+      const model = await this.#loadOne(step.name, step.version, step.path, modelConfig, modelDir);
       this.#attempts.delete(key);
       this.#origins.set(model, { fingerprint: step.fingerprint, configHash: step.configHash });
       if (memory) this.#memory.set(model, memory);
