@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import { toHttpError } from '../errors.ts';
+import { isRefusal, toHttpError } from '../errors.ts';
 import { apiHeaders, type RequestState } from './request-log.ts';
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
@@ -29,7 +29,7 @@ export function sendText(res: ServerResponse, status: number, text: string | Buf
 export function sendError(logger: Logger, res: ServerResponse, state: RequestState, route: string, err: unknown): void {
   const { status, headers, body } = toHttpError(err);
   state.errorCode = body.code;
-  if (status >= 500) logger.error({ err, requestId: state.id, route }, 'request failed');
+  if (!isRefusal(status)) logger.error({ err, requestId: state.id, route }, 'request failed');
   // 499: the client left; nobody is there to answer.
   if (res.headersSent || status === 499) {
     res.destroy();

@@ -76,7 +76,8 @@ export function startRequest(deps: RequestLogDeps, req: IncomingMessage, res: Se
     const code = res.writableFinished ? String(res.statusCode) : 'aborted';
     const seconds = (performance.now() - started) / 1000;
     metrics.observeHttp(req.method ?? 'GET', name, code, seconds);
-    const level = res.statusCode >= 500 ? 'error' : quiet ? 'debug' : 'info';
+    // 503 is load shed or a model not ready yet: worth a warning, not an error line per refused request.
+    const level = res.statusCode === 503 ? 'warn' : res.statusCode >= 500 ? 'error' : quiet ? 'debug' : 'info';
     if (!logger.isLevelEnabled(level)) return;
     const url = req.url ?? '';
     const inference = state.inference;
