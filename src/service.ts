@@ -6,6 +6,7 @@ import { Codecs } from './codecs/offload.ts';
 import { createGrpcTransport } from './grpc/server.ts';
 import { createApp } from './http/app.ts';
 import { createHttpServer, listen } from './http/server.ts';
+import { Turns } from './inference/turns.ts';
 import { InferenceCore } from './inference/core.ts';
 import { MemoryBudget, requestCost } from './inference/memory-budget.ts';
 import { Lifecycle } from './lifecycle.ts';
@@ -55,7 +56,8 @@ export function createService(options: ServiceOptions) {
     workers: config.INFERENCE_WORKERS ?? options.inferenceWorkers,
     supervision: options.onGiveUp && { onGiveUp: options.onGiveUp },
   });
-  const core = new InferenceCore({ repository, clock, requestTimeoutMs: config.REQUEST_TIMEOUT_MS });
+  const turns = new Turns();
+  const core = new InferenceCore({ repository, clock, requestTimeoutMs: config.REQUEST_TIMEOUT_MS, turns });
   let budget: MemoryBudget | undefined;
   let largestRequest = 0;
   const control = new ModelControl({
@@ -82,6 +84,8 @@ export function createService(options: ServiceOptions) {
   const codecs = new Codecs();
   const app = createApp({ config, core, codecs, repository, control, lifecycle, metrics, logger, version });
   const server = createHttpServer(app.listener, config.REQUEST_TIMEOUT_MS);
+  // libuv accepts one connection per turn of the event loop: keep those turns short while connections come in.
+  server.on('connection', () => turns.accepted());
   const metricsServer = createMetricsServer(metrics.registry);
   const grpc = (options.grpc ?? config.GRPC_PORT !== 0) ? createGrpcTransport({ config, core, repository, lifecycle, metrics, logger, version }) : undefined;
 

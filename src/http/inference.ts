@@ -39,24 +39,26 @@ function clientGone(req: IncomingMessage): AbortSignal {
 }
 
 /**
- * Admits a request through the core. One 'close' listener on the response gives back the memory charge; a
- * client that left before its answer aborts the connection's signal, so its queued work is dropped.
+ * Admits a request through the core; one 'close' listener on the response gives back the memory charge.
+ * Nothing else happens on arrival: the body is read in the request's turn (core.turn()).
  */
-function begin(core: InferenceCore, req: IncomingMessage, res: ServerResponse, params: Record<string, string>, body: BodyEstimate) {
+function begin(core: InferenceCore, res: ServerResponse, params: Record<string, string>, body: BodyEstimate) {
   const call = core.begin(params.name, params.version, body);
   res.once('close', () => call.end());
-  return { call, signal: clientGone(req) };
+  return call;
 }
 
 /** Row format: POST /predict and POST /v1/models/{name}[/versions/{version}]:predict. */
 export function rowHandler(core: InferenceCore, codecs: Codecs, bodyLimit: number) {
   return async ({ req, res, params, state }: HandlerContext) => {
-    const { call, signal } = begin(core, req, res, params, bodyEstimate(req, 'rows', bodyLimit));
+    const call = begin(core, res, params, bodyEstimate(req, 'rows', bodyLimit));
     checkJsonContentType(req);
-    const body = await readBody(req, bodyLimit);
+    await call.turn();
+    const body = await readBody(req, bodyLimit, () => call.turn());
     const request = await call.decode((model) => codecs.decodeRows(model, body));
     state.inference = call.trace;
-    const outputs = await call.run(request.inputs, { timeoutMs: request.timeoutMs, signal });
+    // A client that leaves before its answer aborts its connection's signal, so its queued work is dropped.
+    const outputs = await call.run(request.inputs, { timeoutMs: request.timeoutMs, signal: clientGone(req) });
     sendText(res, 200, await codecs.encodeRows(call.model, outputs, request.count));
   };
 }
@@ -65,12 +67,13 @@ export function rowHandler(core: InferenceCore, codecs: Codecs, bodyLimit: numbe
 export function v2InferHandler(core: InferenceCore, codecs: Codecs, bodyLimit: number) {
   return async ({ req, res, params, state }: HandlerContext) => {
     const binary = req.headers[HEADER_LENGTH] !== undefined;
-    const { call, signal } = begin(core, req, res, params, bodyEstimate(req, binary ? 'v2-binary' : 'v2-json', bodyLimit));
-    const body = await readBody(req, bodyLimit);
+    const call = begin(core, res, params, bodyEstimate(req, binary ? 'v2-binary' : 'v2-json', bodyLimit));
+    await call.turn();
+    const body = await readBody(req, bodyLimit, () => call.turn());
     const header = req.headers[HEADER_LENGTH];
     const request = await call.decode((model) => codecs.decodeV2(model, body, Array.isArray(header) ? header[0] : header));
     state.inference = call.trace;
-    const outputs = await call.run(request.inputs, { timeoutMs: request.timeoutMs, signal });
+    const outputs = await call.run(request.inputs, { timeoutMs: request.timeoutMs, signal: clientGone(req) });
     const encoded = await codecs.encodeV2(call.model, request.id, outputs, request.outputs);
     writeHead(res, 200, { ...encoded.headers, 'content-length': String(Buffer.byteLength(encoded.body)) });
     res.end(encoded.body);

@@ -12,6 +12,7 @@ import type { BatchResult } from '../batching/batcher.ts';
 import { requestCost, type BodyFormat, type Charge, type MemoryBudget } from './memory-budget.ts';
 import { concat, sliceRows } from '../tensors/rows.ts';
 import type { Tensors } from '../tensors/types.ts';
+import { Turns } from './turns.ts';
 
 /** What one inference request adds to its log line. */
 export interface InferenceTrace {
@@ -33,6 +34,8 @@ export interface InferenceCoreOptions {
   repository: ModelRepository;
   clock: Clock;
   requestTimeoutMs: number;
+  /** Turns of main-thread work shared by every request (a new one when not given). */
+  turns?: Turns;
 }
 
 /** The body a request will bring: its format and its size (or the most it may be). */
@@ -42,11 +45,11 @@ export interface BodyEstimate {
 }
 
 export class InferenceCore {
-  readonly #o: InferenceCoreOptions;
+  readonly #o: InferenceCoreOptions & { turns: Turns };
   #budget: MemoryBudget | undefined;
 
   constructor(options: InferenceCoreOptions) {
-    this.#o = options;
+    this.#o = { ...options, turns: options.turns ?? new Turns() };
   }
 
   /** Bounds the memory of requests in flight from now on (set once the models are loaded and their memory is known). */
@@ -77,11 +80,11 @@ export class InferenceCore {
 export class InferenceCall {
   readonly model: Model;
   readonly trace: InferenceTrace;
-  readonly #o: InferenceCoreOptions;
+  readonly #o: InferenceCoreOptions & { turns: Turns };
   readonly #charge: Charge | undefined;
   readonly #release: (() => void) | undefined;
 
-  constructor(model: Model, options: InferenceCoreOptions, charge?: Charge, release?: () => void) {
+  constructor(model: Model, options: InferenceCoreOptions & { turns: Turns }, charge?: Charge, release?: () => void) {
     this.model = model;
     this.trace = { model: model.name, version: model.version };
     this.#o = options;
@@ -95,8 +98,20 @@ export class InferenceCall {
     this.#release?.();
   }
 
-  /** Runs a codec's decoding step; a client error it throws counts as an invalid request. */
+  /**
+   * Waits for this request's turn of main-thread work (turns.ts). A transport takes one before it reads a
+   * body, so the requests of a burst are admitted (or refused) as they arrive and read and decoded in turns.
+   */
+  turn(): Promise<void> | undefined {
+    return this.#o.turns.take();
+  }
+
+  /**
+   * Runs a codec's decoding step, in this request's turn of main-thread work (turns.ts); a client error it
+   * throws counts as an invalid request.
+   */
   async decode<T>(decode: (model: Model) => T | Promise<T>): Promise<T> {
+    await this.#o.turns.take();
     try {
       return await decode(this.model);
     } catch (err) {
