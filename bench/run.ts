@@ -11,6 +11,10 @@
 //        [--env NAME=VALUE ...]         more service environment (e.g. --env MEMORY_LIMIT=768Mi --env MAX_BATCH_SIZE=64)
 //        [--only=64x14mb,256x1mb]       some bursts only (8x14mb, 64x14mb, 256x1mb, 1024x1row, 64x16mb-v2)
 //        [--request-timeout=120]        seconds the load generator waits for one answer
+//        [--root=DIR|FILE.js]           measure DIR's build (an older tree) or a server script under the same load
+//                                       (bench/floor-server.js: plain node:http refusing everything, the floor)
+//        [--upload-gbps=10]             line rate the bodies of a burst share (0: as fast as loopback takes them)
+//        [--node-arg=--cpu-prof ...]    Node flags for the service (profile a burst: --cpu-prof --cpu-prof-dir=DIR)
 //   npm run bench -- grpc               gRPC raw vs REST binary vs REST JSON on the MLP and iris (~3 min):
 //                                       bench/results/grpc.{json,md} (--quick: shorter, into tmp/)
 //   npm run bench -- report [--name=latest] rewrites <name>.md and <name>.svg from <name>.json (no load)
@@ -39,6 +43,8 @@ const { values, positionals } = parseArgs({
     minutes: { type: 'string' },
     'no-build': { type: 'boolean', default: false },
     env: { type: 'string', multiple: true, default: [] },
+    'node-arg': { type: 'string', multiple: true, default: [] },
+    'upload-gbps': { type: 'string' },
     only: { type: 'string' },
     'request-timeout': { type: 'string' },
     root: { type: 'string' },
@@ -109,7 +115,8 @@ if (mode === 'report') {
   const name = values.name ?? 'limits';
   const only = (values.only ?? '').split(',').filter(Boolean);
   const requestTimeoutMs = (positive(values['request-timeout'], '--request-timeout') ?? 120) * 1000;
-  const result = await runLimits(name, { env, only, requestTimeoutMs });
+  const uploadGbps = values['upload-gbps'] === '0' ? 0 : positive(values['upload-gbps'], '--upload-gbps');
+  const result = await runLimits(name, { env, only, requestTimeoutMs, nodeArgs: values['node-arg'], uploadGbps, root: values.root });
   write(`${name}.json`, `${JSON.stringify(result, null, 2)}\n`);
   write(`${name}.md`, limitsMarkdown(result));
   write(`${name}.svg`, await limitsChart(result));

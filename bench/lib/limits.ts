@@ -7,7 +7,9 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
+import path from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { renderSvg } from './chart.ts';
 import { readMemory, now, type MonitorOptions, type MonitorReport } from './limits-monitor.ts';
 import { describeMachine, type Machine } from './machine.ts';
@@ -29,6 +31,8 @@ export const TARGETS = {
 };
 
 export const DEFAULT_MEMORY_LIMIT = '1Gi';
+/** A 10 Gbit/s link: more than a 1-CPU pod's node usually gives it. */
+export const UPLOAD_GBPS = 10;
 const DEFAULT_BODY_LIMIT = 16 * 1024 ** 2;
 const WIDTH = MLP_SIZES[0];
 
@@ -39,6 +43,12 @@ export interface LimitsOptions {
   only: string[];
   /** Per-request timeout of the load generator, ms. */
   requestTimeoutMs: number;
+  /** Line rate all uploads of a burst share, Gbit/s (0: as fast as loopback takes them). */
+  uploadGbps?: number;
+  /** Tree whose dist/main.js is measured (default: this one), e.g. an older build, or a server script (.js). */
+  root?: string;
+  /** Node flags for the service, before the script (e.g. --cpu-prof to profile a burst). */
+  nodeArgs?: string[];
 }
 
 // ---------------------------------------------------------------------------------------
@@ -152,7 +162,7 @@ interface Outcome {
   errorAfterResponse?: string;
 }
 
-function send(port: number, b: Body, timeoutMs: number): Promise<Outcome> {
+function send(port: number, b: Body, timeoutMs: number, link: Link): Promise<Outcome> {
   return new Promise((resolve) => {
     const out: Outcome = {};
     const t0 = performance.now();
@@ -190,8 +200,48 @@ function send(port: number, b: Body, timeoutMs: number): Promise<Outcome> {
       clearTimeout(timer);
       resolve(out);
     });
-    req.end(b.body);
+    writeInSlices(req, b.body, link);
   });
+}
+
+/**
+ * Uploads share one line rate, as the requests of a burst share the pod's network link. Unpaced, this
+ * process copied a burst's bodies into loopback sockets as fast as memory allows (about 1 GB in the first
+ * 100 ms of 64 × 14 MB): its own event loop stalled for up to 350 ms, and every latency it measured
+ * (503s, probes on the same core) included that stall.
+ */
+export class Link {
+  #free = 0;
+  constructor(readonly bytesPerMs: number) {}
+
+  /** ms to wait before sending `bytes`, reserving them on the link (0 when unpaced). */
+  reserve(bytes: number): number {
+    if (!(this.bytesPerMs > 0)) return 0;
+    const at = performance.now();
+    const start = Math.max(at, this.#free);
+    this.#free = start + bytes / this.bytesPerMs;
+    return start - at;
+  }
+}
+
+/** Writes a body in 64 KiB slices, each once the socket took the one before and the link has room for it. */
+function writeInSlices(req: http.ClientRequest, body: Buffer, link: Link): void {
+  const SLICE = 64 * 1024;
+  let offset = 0;
+  const next = () => {
+    if (offset >= body.length) {
+      req.end();
+      return;
+    }
+    const end = Math.min(offset + SLICE, body.length);
+    const slice = body.subarray(offset, end);
+    offset = end;
+    const send = () => (req.write(slice) ? next() : req.once('drain', next));
+    const wait = link.reserve(slice.length);
+    if (wait < 1) send();
+    else setTimeout(send, wait);
+  };
+  next();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -235,6 +285,10 @@ export interface BurstResult {
   serviceExit: { code: number | null; signal: string | null; output: string } | null;
   /** 1-minute load average of the machine when the burst was fired (others share it). */
   loadAverage?: number;
+  /** Every 503's latency, ms, in the order the requests were sent. */
+  rejectMsEach?: number[];
+  /** The load generator's own event-loop delay during the burst, ms (p99, max): its latencies include it. */
+  generatorLagMs?: { p99: number; max: number };
   /**
    * Connections the kernel dropped because a listen queue was full while the burst ran (TcpExt
    * ListenDrops, machine-wide): a dropped SYN is retried after 1 s, which a probe sees as a timeout.
@@ -257,6 +311,8 @@ export interface LimitsResult {
   bodyLimitBytes: number;
   env: Record<string, string>;
   pinning: string;
+  /** The line rate the uploads of a burst shared, Gbit/s (0: unpaced). */
+  uploadGbps?: number;
   targets: typeof TARGETS;
   bursts: BurstResult[];
   pass: boolean;
@@ -290,11 +346,11 @@ interface Running {
   port: number;
 }
 
-async function startLimitsService(repository: string, env: Record<string, string>, cpus: string | undefined): Promise<Running> {
+async function startLimitsService(repository: string, env: Record<string, string>, cpus: string | undefined, nodeArgs: string[], root: string): Promise<Running> {
   const port = await freePort();
   const metricsPort = await freePort();
   const child = startNode(
-    [`${ROOT}dist/main.js`],
+    [...nodeArgs, root.endsWith('.js') ? path.resolve(root) : path.join(root, 'dist/main.js')],
     {
       PORT: String(port),
       METRICS_PORT: String(metricsPort),
@@ -365,7 +421,7 @@ async function afterRequest(port: number, timeoutMs: number): Promise<{ status: 
 }
 
 async function runBurst(burst: Burst, repository: string, o: LimitsOptions, limitBytes: number, bodyLimit: number, cpus: string | undefined): Promise<BurstResult> {
-  const svc = await startLimitsService(repository, o.env, cpus);
+  const svc = await startLimitsService(repository, o.env, cpus, o.nodeArgs ?? [], o.root ?? ROOT);
   const pid = svc.child.proc.pid!;
   let exit: BurstResult['serviceExit'] = null;
   svc.child.proc.once('exit', (code, signal) => (exit = { code, signal, output: svc.child.stderr().slice(-2000) }));
@@ -377,9 +433,14 @@ async function runBurst(burst: Burst, repository: string, o: LimitsOptions, limi
 
     const loadAverage = Math.round(os.loadavg()[0]! * 100) / 100;
     const dropsBefore = listenDrops();
+    const lag = monitorEventLoopDelay({ resolution: 5 });
+    lag.enable();
     const fired = now();
-    const outcomes = await Promise.all(Array.from({ length: burst.count }, () => send(svc.port, burst.body, o.requestTimeoutMs)));
+    const link = new Link((o.uploadGbps ?? UPLOAD_GBPS) * 1e6 / 8); // Gbit/s -> bytes/ms
+    const outcomes = await Promise.all(Array.from({ length: burst.count }, () => send(svc.port, burst.body, o.requestTimeoutMs, link)));
     const ended = now();
+    lag.disable();
+    const generatorLagMs = { p99: r1(lag.percentile(99) / 1e6)!, max: r1(lag.max / 1e6)! };
     const dropsAfter = listenDrops();
 
     const healthzAfter = await get(svc.port, '/healthz', 5000);
@@ -447,6 +508,8 @@ async function runBurst(burst: Burst, repository: string, o: LimitsOptions, limi
       after: { healthz: healthzAfter?.status ?? null, status: after?.status ?? null, ms: r1(after?.ms ?? null) },
       serviceExit: exit,
       loadAverage,
+      generatorLagMs,
+      rejectMsEach: rejectMs.map((ms) => r1(ms)!),
       ...(dropsBefore !== undefined && dropsAfter !== undefined ? { listenDrops: dropsAfter - dropsBefore } : {}),
       samples: report.samples.map((s) => ({ t: Math.round(s.at - fired) / 1000, rssMb: mb(s.rssKb) })),
       probes: during.map((p) => ({ t: Math.round(p.at - fired) / 1000, ms: r1(p.ms ?? null), ...(p.failure === undefined ? {} : { failure: p.failure }) })),
@@ -552,6 +615,7 @@ export async function runLimits(name: string, o: LimitsOptions): Promise<LimitsR
     bodyLimitBytes: bodyLimit,
     env,
     pinning: pin.text,
+    uploadGbps: o.uploadGbps ?? UPLOAD_GBPS,
     targets: TARGETS,
     bursts: results,
     pass: results.length > 0 && results.every((r) => r.pass),
@@ -575,7 +639,7 @@ export function limitsMarkdown(r: LimitsResult, chartFile = `${r.name}.svg`): st
     `## Limits: bursts against MEMORY_LIMIT=${r.memoryLimit} (${r.date.slice(0, 16).replace('T', ' ')} UTC, commit ${r.machine.commit})`,
     '',
     `MLP ${MLP_SIZES.join('-')} as the default model, \`node dist/main.js\` with ${envText}, a fresh process per burst; ${r.pinning}. ` +
-      `${r.machine.cores} cores (${r.machine.cpuModel}, shared: load average ${r.machine.loadAverageAtStart.join(' / ')} at the start), Node ${r.machine.node}. Every request of a burst is sent at once, each on its own connection. ` +
+      `${r.machine.cores} cores (${r.machine.cpuModel}, shared: load average ${r.machine.loadAverageAtStart.join(' / ')} at the start), Node ${r.machine.node}. Every request of a burst is sent at once, each on its own connection${r.uploadGbps ? `, the bodies sharing a ${r.uploadGbps} Gbit/s line rate` : ''}. ` +
       `Peak RSS is the process's VmHWM (start-up included); /healthz probed every ${r.targets.probeEveryMs} ms with a ${r.targets.probeTimeoutMs} ms timeout while the burst is in flight.`,
     '',
     `Targets: peak RSS <= ${r.targets.peakRssFraction * 100}% of the limit (${Math.round((r.memoryLimitBytes * r.targets.peakRssFraction) / 1024 ** 2)} MB); every answer 200, or 503 with Retry-After in p99 <= ${r.targets.fastP99Ms} ms and max <= ${r.targets.fastMaxMs} ms (413 only past the body limit); no socket error; /healthz p99 <= ${r.targets.fastP99Ms} ms and no probe failed; a one-row /predict answered 200 afterwards.`,
@@ -641,7 +705,7 @@ export function limitsTable(r: LimitsResult): string {
   const out: string[] = [];
   for (const b of r.bursts) {
     out.push(`${b.id}  ${b.label}  -> ${b.pass ? 'PASS' : 'FAIL'}`);
-    out.push(`  peak RSS ${b.peakRssMb} MB (${(b.peakFraction * 100).toFixed(1)}% of ${r.memoryLimit}); start-up ${b.startupHwmMb} MB, idle ${b.idleRssMb} MB; burst ${(b.durationMs / 1000).toFixed(1)} s; load average ${b.loadAverage ?? '?'}, listen drops ${b.listenDrops ?? '?'}`);
+    out.push(`  peak RSS ${b.peakRssMb} MB (${(b.peakFraction * 100).toFixed(1)}% of ${r.memoryLimit}); start-up ${b.startupHwmMb} MB, idle ${b.idleRssMb} MB; burst ${(b.durationMs / 1000).toFixed(1)} s; load average ${b.loadAverage ?? '?'}, listen drops ${b.listenDrops ?? '?'}${b.generatorLagMs ? `, load generator's event-loop delay p99 ${b.generatorLagMs.p99} ms, max ${b.generatorLagMs.max} ms` : ''}`);
     out.push(`  answers ${entries(b.statuses)}${Object.keys(b.codes).length ? ` (${entries(b.codes)})` : ''}; 200 p50/p99 ${cell(b.okP50Ms)}/${cell(b.okP99Ms)} ms; 503 p50/p99/max ${cell(b.rejectP50Ms)}/${cell(b.rejectP99Ms)}/${cell(b.rejectMaxMs)} ms`);
     out.push(`  socket errors ${entries(b.socketErrors)}; after an answer ${entries(b.socketErrorsAfterResponse)}; timeouts ${b.timeouts}`);
     out.push(`  /healthz ${b.healthz.probes} probes, ${b.healthz.failed} failed${b.healthz.failed ? ` (${entries(b.healthz.failures)})` : ''}, p99 ${cell(b.healthz.p99Ms)} ms, max ${cell(b.healthz.maxMs)} ms; after: /healthz ${b.after.healthz ?? 'none'}, /predict ${b.after.status ?? 'none'}`);
