@@ -1,7 +1,7 @@
-// Turns of main-thread work. Node runs every I/O callback that is ready in one go, and (libuv 1.45 on)
-// accepts one new connection per turn of the event loop. When 1,024 requests came at once, every turn ran
-// one request's reading, decoding, queueing and reply (about 0.4 ms) or a whole batch's replies, and a
-// /healthz probe waited in the kernel's accept queue behind hundreds of connections, for 0.4 s.
+// Turns of main-thread work. Node runs every I/O callback that is ready in one go, and its libuv (1.46 in
+// Node 20) accepts one new connection per turn of the event loop. When 1,024 requests came at once, each
+// request's reading, decoding and queueing (about 0.4 ms) ran in the callback that parsed its headers, and
+// a /healthz probe waited in the kernel's accept queue behind hundreds of connections, for 0.4 s.
 // Inference requests take a turn before each stretch of main-thread work instead: at most SLICE_MS of
 // turns run per turn of the loop, and only BUSY_SLICE_MS while connections are being accepted, so turns of
 // the loop stay short and a burst's connections (probes among them) are accepted and admitted (or refused)
