@@ -6,5 +6,5 @@ export type { RequestListener, Route };
 /** The API: its route table and the request listener serving it. It does not listen. */
 export function createApp(deps: RouteDeps): { routes: Route[]; listener: RequestListener } {
   const routes = createRoutes(deps);
-  return { routes, listener: createRouter(routes, deps) };
+  return { routes, listener: createRouter(routes, { ...deps, turn: () => deps.core.turn() }) };
 }

@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { isRefusal, toHttpError } from '../errors.ts';
+import type { Turn } from './body.ts';
 import { apiHeaders, type RequestState } from './request-log.ts';
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
@@ -26,7 +27,7 @@ export function sendText(res: ServerResponse, status: number, text: string | Buf
 }
 
 /** The one place an error becomes a reply: status, headers and `{ error, code }`; faults are logged, never shown. */
-export function sendError(logger: Logger, res: ServerResponse, state: RequestState, route: string, err: unknown): void {
+export function sendError(logger: Logger, res: ServerResponse, state: RequestState, route: string, err: unknown, turn?: Turn): void {
   const { status, headers, body } = toHttpError(err);
   state.errorCode = body.code;
   if (!isRefusal(status)) logger.error({ err, requestId: state.id, route }, 'request failed');
@@ -37,7 +38,7 @@ export function sendError(logger: Logger, res: ServerResponse, state: RequestSta
   }
   const req = res.req;
   if (req && !req.complete && !req.destroyed && Number(req.headers['content-length'] ?? 1) > 0) {
-    answerThenDrain(res, status, JSON.stringify(body), headers);
+    answerThenDrain(res, status, JSON.stringify(body), headers, turn);
     return;
   }
   sendJson(res, status, body, headers);
@@ -61,16 +62,25 @@ const DRAIN_MS = 30_000;
  * close a `Connection: close` socket the client is still writing to; the reset then reaches the client
  * (EPIPE, ECONNRESET) instead of, or on top of, this answer.
  */
-function answerThenDrain(res: ServerResponse, status: number, text: string, headers: Record<string, string>): void {
+function answerThenDrain(res: ServerResponse, status: number, text: string, headers: Record<string, string>, turn?: Turn): void {
   const req = res.req;
   writeHead(res, status, { ...headers, 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(text)) });
   res.write(text);
   const start = () => {
     draining++;
     let done = false;
+    // Dropped chunk by chunk in turns of main-thread work while requests wait for theirs (turns.ts).
+    const onData = () => {
+      const wait = turn?.();
+      if (wait) {
+        req.pause();
+        void wait.then(() => req.resume());
+      }
+    };
     const finish = () => {
       if (done) return;
       done = true;
+      req.off('data', onData);
       clearTimeout(timer);
       if (!res.writableEnded) res.end();
       draining--;
@@ -84,6 +94,7 @@ function answerThenDrain(res: ServerResponse, status: number, text: string, head
     if (req.complete || req.destroyed) return finish();
     req.once('end', finish);
     req.once('close', finish);
+    req.on('data', onData);
     req.resume();
   };
   if (draining < DRAIN_CONCURRENCY) start();

@@ -24,6 +24,8 @@ export interface RouterDeps {
   logger: Logger;
   metrics: Metrics;
   lifecycle: Lifecycle;
+  /** A turn of main-thread work (core.turn()): refused uploads are drained in turns. */
+  turn?: () => Promise<void> | undefined;
 }
 
 /** "/v1/models/{name}:predict" -> "/v1/models/:name:predict", the label metrics and logs use. */
@@ -84,7 +86,7 @@ export function createRouter(routes: readonly Route[], deps: RouterDeps): Reques
     }
     const label = found?.label ?? 'unmatched';
     const state = startRequest(deps, req, res, label, found?.route.probe);
-    const fail = (err: unknown) => sendError(deps.logger, res, state, label, err);
+    const fail = (err: unknown) => sendError(deps.logger, res, state, label, err, deps.turn);
     if (req.rawHeaders.length / 2 > MAX_HEADERS) {
       fail(new AppError('headers_too_large', 431, `the request has more than ${MAX_HEADERS} headers`));
       return;

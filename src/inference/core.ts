@@ -52,6 +52,11 @@ export class InferenceCore {
     this.#o = { ...options, turns: options.turns ?? new Turns() };
   }
 
+  /** Waits for a turn of main-thread work (turns.ts), for work a transport does outside any one call. */
+  turn(): Promise<void> | undefined {
+    return this.#o.turns.take();
+  }
+
   /** Bounds the memory of requests in flight from now on (set once the models are loaded and their memory is known). */
   limitMemory(budget: MemoryBudget): void {
     this.#budget = budget;
