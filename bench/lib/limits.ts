@@ -210,7 +210,7 @@ function send(port: number, b: Body, timeoutMs: number, link: Link): Promise<Out
  * 100 ms of 64 × 14 MB): its own event loop stalled for up to 350 ms, and every latency it measured
  * (503s, probes on the same core) included that stall.
  */
-export class Link {
+class Link {
   #free = 0;
   constructor(readonly bytesPerMs: number) {}
 

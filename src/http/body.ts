@@ -3,6 +3,7 @@ import zlib from 'node:zlib';
 import { parse as parseContentType, type ContentType } from 'content-type';
 import getRawBody from 'raw-body';
 import { AppError } from '../errors.ts';
+import type { Turn } from '../inference/turns.ts';
 
 const DECODERS: Record<string, () => zlib.Gunzip | zlib.Inflate | zlib.BrotliDecompress> = {
   gzip: () => zlib.createGunzip(),
@@ -10,9 +11,6 @@ const DECODERS: Record<string, () => zlib.Gunzip | zlib.Inflate | zlib.BrotliDec
   deflate: () => zlib.createInflate(),
   br: () => zlib.createBrotliDecompress(),
 };
-
-/** Waits for the request's next turn of main-thread work (core.turn()); undefined: go on at once. */
-export type Turn = () => Promise<void> | undefined;
 
 /**
  * Reads a request body of at most `limit` bytes (after decoding a gzip, deflate or br content-encoding),

@@ -40,7 +40,7 @@ function clientGone(req: IncomingMessage): AbortSignal {
 
 /**
  * Admits a request through the core; one 'close' listener on the response gives back the memory charge.
- * Nothing else happens on arrival: the body is read in the request's turn (core.turn()).
+ * Nothing else happens on arrival: the body is read in the request's turns (core.turn()).
  */
 function begin(core: InferenceCore, res: ServerResponse, params: Record<string, string>, body: BodyEstimate) {
   const call = core.begin(params.name, params.version, body);
@@ -50,11 +50,12 @@ function begin(core: InferenceCore, res: ServerResponse, params: Record<string, 
 
 /** Row format: POST /predict and POST /v1/models/{name}[/versions/{version}]:predict. */
 export function rowHandler(core: InferenceCore, codecs: Codecs, bodyLimit: number) {
+  const turn = () => core.turn();
   return async ({ req, res, params, state }: HandlerContext) => {
     const call = begin(core, res, params, bodyEstimate(req, 'rows', bodyLimit));
     checkJsonContentType(req);
-    await call.turn();
-    const body = await readBody(req, bodyLimit, () => call.turn());
+    await turn();
+    const body = await readBody(req, bodyLimit, turn);
     const request = await call.decode((model) => codecs.decodeRows(model, body));
     state.inference = call.trace;
     // A client that leaves before its answer aborts its connection's signal, so its queued work is dropped.
@@ -65,11 +66,12 @@ export function rowHandler(core: InferenceCore, codecs: Codecs, bodyLimit: numbe
 
 /** V2: POST /v2/models/{name}[/versions/{version}]/infer, JSON or JSON followed by binary tensor data. */
 export function v2InferHandler(core: InferenceCore, codecs: Codecs, bodyLimit: number) {
+  const turn = () => core.turn();
   return async ({ req, res, params, state }: HandlerContext) => {
     const binary = req.headers[HEADER_LENGTH] !== undefined;
     const call = begin(core, res, params, bodyEstimate(req, binary ? 'v2-binary' : 'v2-json', bodyLimit));
-    await call.turn();
-    const body = await readBody(req, bodyLimit, () => call.turn());
+    await turn();
+    const body = await readBody(req, bodyLimit, turn);
     const header = req.headers[HEADER_LENGTH];
     const request = await call.decode((model) => codecs.decodeV2(model, body, Array.isArray(header) ? header[0] : header));
     state.inference = call.trace;

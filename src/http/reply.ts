@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { isRefusal, toHttpError } from '../errors.ts';
-import type { Turn } from './body.ts';
+import type { Turn } from '../inference/turns.ts';
 import { apiHeaders, type RequestState } from './request-log.ts';
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { AppError } from '../errors.ts';
+import type { Turn } from '../inference/turns.ts';
 import type { Lifecycle } from '../lifecycle.ts';
 import type { Metrics } from '../metrics.ts';
 import { sendError } from './reply.ts';
@@ -25,7 +26,7 @@ export interface RouterDeps {
   metrics: Metrics;
   lifecycle: Lifecycle;
   /** A turn of main-thread work (core.turn()): refused uploads are drained in turns. */
-  turn?: () => Promise<void> | undefined;
+  turn?: Turn;
 }
 
 /** "/v1/models/{name}:predict" -> "/v1/models/:name:predict", the label metrics and logs use. */

@@ -12,7 +12,7 @@ import type { BatchResult } from '../batching/batcher.ts';
 import { requestCost, type BodyFormat, type Charge, type MemoryBudget } from './memory-budget.ts';
 import { concat, sliceRows } from '../tensors/rows.ts';
 import type { Tensors } from '../tensors/types.ts';
-import { Turns } from './turns.ts';
+import { Turns, type Turn } from './turns.ts';
 
 /** What one inference request adds to its log line. */
 export interface InferenceTrace {
@@ -45,15 +45,18 @@ export interface BodyEstimate {
 }
 
 export class InferenceCore {
-  readonly #o: InferenceCoreOptions & { turns: Turns };
+  readonly #o: Required<InferenceCoreOptions>;
   #budget: MemoryBudget | undefined;
 
   constructor(options: InferenceCoreOptions) {
     this.#o = { ...options, turns: options.turns ?? new Turns() };
   }
 
-  /** Waits for a turn of main-thread work (turns.ts), for work a transport does outside any one call. */
-  turn(): Promise<void> | undefined {
+  /**
+   * Waits for a turn of main-thread work (turns.ts). A transport takes one before it reads a body, so the
+   * requests of a burst are admitted (or refused) as they arrive, then read and decoded in turns.
+   */
+  turn(): ReturnType<Turn> {
     return this.#o.turns.take();
   }
 
@@ -85,11 +88,11 @@ export class InferenceCore {
 export class InferenceCall {
   readonly model: Model;
   readonly trace: InferenceTrace;
-  readonly #o: InferenceCoreOptions & { turns: Turns };
+  readonly #o: Required<InferenceCoreOptions>;
   readonly #charge: Charge | undefined;
   readonly #release: (() => void) | undefined;
 
-  constructor(model: Model, options: InferenceCoreOptions & { turns: Turns }, charge?: Charge, release?: () => void) {
+  constructor(model: Model, options: Required<InferenceCoreOptions>, charge?: Charge, release?: () => void) {
     this.model = model;
     this.trace = { model: model.name, version: model.version };
     this.#o = options;
@@ -101,14 +104,6 @@ export class InferenceCall {
   end(): void {
     this.#charge?.release();
     this.#release?.();
-  }
-
-  /**
-   * Waits for this request's turn of main-thread work (turns.ts). A transport takes one before it reads a
-   * body, so the requests of a burst are admitted (or refused) as they arrive and read and decoded in turns.
-   */
-  turn(): Promise<void> | undefined {
-    return this.#o.turns.take();
   }
 
   /**

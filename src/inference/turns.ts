@@ -12,6 +12,9 @@ export const SLICE_MS = 10;
 /** The same in a turn that accepted a connection: more are likely waiting to be accepted. */
 export const BUSY_SLICE_MS = 0.25;
 
+/** Waits for a turn: undefined to go on at once, else a promise resolved when the turn comes. */
+export type Turn = () => Promise<void> | undefined;
+
 export interface TurnsOptions {
   sliceMs?: number;
   busySliceMs?: number;
