@@ -1,3 +1,4 @@
+import { Drains } from './reply.ts';
 import { createRouter, type RequestListener } from './router.ts';
 import { createRoutes, type Route, type RouteDeps } from './routes.ts';
 
@@ -6,5 +7,5 @@ export type { RequestListener, Route };
 /** The API: its route table and the request listener serving it. It does not listen. */
 export function createApp(deps: RouteDeps): { routes: Route[]; listener: RequestListener } {
   const routes = createRoutes(deps);
-  return { routes, listener: createRouter(routes, { ...deps, turn: () => deps.core.turn() }) };
+  return { routes, listener: createRouter(routes, { ...deps, drains: new Drains(() => deps.core.turn()) }) };
 }

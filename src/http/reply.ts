@@ -27,7 +27,7 @@ export function sendText(res: ServerResponse, status: number, text: string | Buf
 }
 
 /** The one place an error becomes a reply: status, headers and `{ error, code }`; faults are logged, never shown. */
-export function sendError(logger: Logger, res: ServerResponse, state: RequestState, route: string, err: unknown, turn?: Turn): void {
+export function sendError(logger: Logger, res: ServerResponse, state: RequestState, route: string, err: unknown, drains: Drains): void {
   const { status, headers, body } = toHttpError(err);
   state.errorCode = body.code;
   if (!isRefusal(status)) logger.error({ err, requestId: state.id, route }, 'request failed');
@@ -38,7 +38,7 @@ export function sendError(logger: Logger, res: ServerResponse, state: RequestSta
   }
   const req = res.req;
   if (req && !req.complete && !req.destroyed && Number(req.headers['content-length'] ?? 1) > 0) {
-    answerThenDrain(res, status, JSON.stringify(body), headers, turn);
+    answerThenDrain(res, status, JSON.stringify(body), headers, drains);
     return;
   }
   sendJson(res, status, body, headers);
@@ -50,11 +50,34 @@ export function sendError(logger: Logger, res: ServerResponse, state: RequestSta
  * 0.8 s at the 99th percentile (`npm run bench -- limits`, one core).
  */
 const DRAIN_CONCURRENCY = 2;
-let draining = 0;
-const waiting: (() => void)[] = [];
 
 /** Longest a refused request's body is read (and dropped) before its connection is closed anyway. */
 const DRAIN_MS = 30_000;
+
+/** The refused uploads of one server: at most DRAIN_CONCURRENCY are read at once, chunk by chunk in turns. */
+export class Drains {
+  #running = 0;
+  readonly #waiting: (() => void)[] = [];
+
+  /** `turn`: a turn of main-thread work (core.turn()), taken before each chunk is dropped. */
+  constructor(readonly turn?: Turn) {}
+
+  /** Runs `drain` now or once a running one calls its `done`. */
+  run(drain: (done: () => void) => void): void {
+    const start = () => {
+      this.#running++;
+      let done = false;
+      drain(() => {
+        if (done) return;
+        done = true;
+        this.#running--;
+        this.#waiting.shift()?.();
+      });
+    };
+    if (this.#running < DRAIN_CONCURRENCY) start();
+    else this.#waiting.push(start);
+  }
+}
 
 /**
  * A refusal sent before the request's body was read (503 memory_exhausted, 404, ...): the answer goes out at
@@ -62,29 +85,24 @@ const DRAIN_MS = 30_000;
  * close a `Connection: close` socket the client is still writing to; the reset then reaches the client
  * (EPIPE, ECONNRESET) instead of, or on top of, this answer.
  */
-function answerThenDrain(res: ServerResponse, status: number, text: string, headers: Record<string, string>, turn?: Turn): void {
+function answerThenDrain(res: ServerResponse, status: number, text: string, headers: Record<string, string>, drains: Drains): void {
   const req = res.req;
   writeHead(res, status, { ...headers, 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(text)) });
   res.write(text);
-  const start = () => {
-    draining++;
-    let done = false;
+  drains.run((done) => {
     // Dropped chunk by chunk in turns of main-thread work while requests wait for theirs (turns.ts).
     const onData = () => {
-      const wait = turn?.();
+      const wait = drains.turn?.();
       if (wait) {
         req.pause();
         void wait.then(() => req.resume());
       }
     };
     const finish = () => {
-      if (done) return;
-      done = true;
       req.off('data', onData);
       clearTimeout(timer);
       if (!res.writableEnded) res.end();
-      draining--;
-      waiting.shift()?.();
+      done();
     };
     const timer = setTimeout(() => {
       res.destroy();
@@ -96,7 +114,5 @@ function answerThenDrain(res: ServerResponse, status: number, text: string, head
     req.once('close', finish);
     req.on('data', onData);
     req.resume();
-  };
-  if (draining < DRAIN_CONCURRENCY) start();
-  else waiting.push(start);
+  });
 }

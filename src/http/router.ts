@@ -1,10 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { AppError } from '../errors.ts';
-import type { Turn } from '../inference/turns.ts';
 import type { Lifecycle } from '../lifecycle.ts';
 import type { Metrics } from '../metrics.ts';
-import { sendError } from './reply.ts';
+import { Drains, sendError } from './reply.ts';
 import { startRequest, type RequestState } from './request-log.ts';
 import type { Route } from './routes.ts';
 
@@ -25,8 +24,8 @@ export interface RouterDeps {
   logger: Logger;
   metrics: Metrics;
   lifecycle: Lifecycle;
-  /** A turn of main-thread work (core.turn()): refused uploads are drained in turns. */
-  turn?: Turn;
+  /** Where refused uploads are drained (in turns of main-thread work); one per server. */
+  drains?: Drains;
 }
 
 /** "/v1/models/{name}:predict" -> "/v1/models/:name:predict", the label metrics and logs use. */
@@ -67,6 +66,7 @@ function decodeSegment(segment: string): string {
 /** The request listener for a route table: match, start the request's log and metrics, run the handler, map errors. */
 export function createRouter(routes: readonly Route[], deps: RouterDeps): RequestListener {
   const compiled = routes.map(compile);
+  const drains = deps.drains ?? new Drains();
   const notFound = (req: IncomingMessage, path: string) =>
     new AppError('route_not_found', 404, `no route ${req.method} ${path.slice(0, 200)}; the API is described at GET /openapi.json`);
 
@@ -87,7 +87,7 @@ export function createRouter(routes: readonly Route[], deps: RouterDeps): Reques
     }
     const label = found?.label ?? 'unmatched';
     const state = startRequest(deps, req, res, label, found?.route.probe);
-    const fail = (err: unknown) => sendError(deps.logger, res, state, label, err, deps.turn);
+    const fail = (err: unknown) => sendError(deps.logger, res, state, label, err, drains);
     if (req.rawHeaders.length / 2 > MAX_HEADERS) {
       fail(new AppError('headers_too_large', 431, `the request has more than ${MAX_HEADERS} headers`));
       return;
