@@ -110,6 +110,14 @@ export function createService(options: ServiceOptions) {
       budget = new MemoryBudget(capacity, (used) => metrics.memoryInFlight.set(used));
       largestRequest = largest;
       core.limitMemory(budget);
+      const sized = budget;
+      repository.holdStartMemory((bytes) => {
+        const give = sized.held(bytes);
+        return () => {
+          give();
+          metrics.memoryBudget.set(sized.capacity);
+        };
+      });
       logger.info({ memoryLimit: limit, rssAfterLoad: rss, requestBudget: capacity, largestRequest: largest }, 'memory-bounded admission on');
     } else {
       logger.warn('no memory limit (MEMORY_LIMIT unset and no cgroup limit): requests in flight are not bounded by memory');

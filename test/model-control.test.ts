@@ -175,3 +175,22 @@ test('a version loaded while serving takes its memory from the request budget; w
   assert.equal(res.json.code, 'model_memory_exhausted');
   assert.match(res.json.error, /needs about \d+ MiB .* MiB are free under MEMORY_LIMIT/);
 });
+
+test('unloading a version loaded at start gives its memory to requests: the budget grows by its file size, once', async (t) => {
+  // As above, but unloading `n` (loaded at start, so counted in the resident memory the budget was sized from)
+  // frees enough room for a version loaded while serving.
+  const svc = await startService(
+    { m: { versions: { 1: 'add_one.onnx' } }, n: { versions: { 1: 'add_two.onnx' } } },
+    { env: { MODEL_CONTROL_MODE: 'explicit', MEMORY_LIMIT: '1Gi', BODY_LIMIT: '1mb' }, rss: () => 800 * 2 ** 20 },
+  );
+  t.after(() => svc.close());
+  const budget = async () => Number(/^meshserve_memory_budget_bytes (\d+)$/m.exec((await send(`${svc.metricsUrl}/metrics`)).text)?.[1]);
+  const before = await budget();
+  assert.equal((await postJson(`${svc.url}/v2/repository/models/n/unload`, {})).status, 200);
+  assert.equal(await budget(), before + ADD_TWO.length, 'n gave back its file size');
+  assert.equal((await postJson(`${svc.url}/v2/repository/models/m/unload`, {})).status, 200);
+  assert.equal(await budget(), before + ADD_TWO.length + ADD_ONE.length);
+  // Unloading twice gives nothing more.
+  await postJson(`${svc.url}/v2/repository/models/m/unload`, {});
+  assert.equal(await budget(), before + ADD_TWO.length + ADD_ONE.length);
+});

@@ -60,6 +60,19 @@ export class MemoryBudget {
     };
   }
 
+  /**
+   * Memory a model version held when the budget was sized (it is in the resident memory the capacity was
+   * measured from): the returned function gives `bytes` to requests once that version is unloaded.
+   */
+  held(bytes: number): () => void {
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      this.#capacity += bytes;
+    };
+  }
+
   /** Charges `bytes`, or throws 503 memory_exhausted when they do not fit beside what is in flight. */
   charge(bytes: number): Charge {
     if (this.#used + bytes > this.#capacity) throw exhausted(bytes, this.#capacity - this.#used);

@@ -47,6 +47,8 @@ export class ModelRepository {
   readonly #origins = new WeakMap<Model, { fingerprint: string; configHash: string }>();
   /** Memory reserved for versions loaded while the server runs, given back when they are unloaded. */
   readonly #memory = new Map<Model, () => void>();
+  /** File bytes of the versions loaded at start, until holdStartMemory() takes them. */
+  readonly #loadedAtStart = new Map<Model, number>();
   /** Versions being loaded, and versions that failed to load, while the server runs. */
   readonly #attempts = new Map<string, LoadedVersion & { state: LoadedState; reason?: string }>();
   #state: State = 'loading';
@@ -198,6 +200,7 @@ export class ModelRepository {
         try {
           const model = await this.#loadOne(name, version, file, modelConfig, path.join(root, name));
           this.#models.get(name)!.set(version, model);
+          this.#loadedAtStart.set(model, sizes[index]!);
           const seconds = (performance.now() - started) / 1000;
           this.#o.metrics.modelLoadDuration.set({ model: name, version: String(version) }, seconds);
           logger.info({ model: name, version, file, worker: model.worker, inputs: model.inputs, outputs: model.outputs, batchable: model.batchable, maxBatchSize: model.maxBatchSize, loadSeconds: seconds }, 'model loaded');
@@ -333,6 +336,21 @@ export class ModelRepository {
       logger.error({ model: step.name, version: step.version, err: message }, 'model version failed to load; what served before keeps serving');
       return { ok: false, error: err as Error, retry: false };
     }
+  }
+
+  /**
+   * The versions loaded at start are in the resident memory the request budget was sized from. `hold` makes,
+   * for each, the function that gives its memory to requests once it is unloaded. It gives back the file's
+   * size: what the weights surely took, where modelMemoryCost() (charged to versions loaded later) is an upper
+   * estimate, and a budget must not grow by memory that was never there.
+   */
+  holdStartMemory(hold: (bytes: number) => () => void): void {
+    for (const [model, fileBytes] of this.#loadedAtStart) if (this.#isLoaded(model)) this.#memory.set(model, hold(fileBytes));
+    this.#loadedAtStart.clear();
+  }
+
+  #isLoaded(model: Model): boolean {
+    return this.#models.get(model.name)?.get(model.version) === model;
   }
 
   /** Takes a version out of service: new requests get 404 at once, requests holding it finish, then its session is released. */
