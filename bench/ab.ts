@@ -1,5 +1,6 @@
-// A/B of built trees on one core: `node --import tsx bench/ab.ts <label>=<root> ... [--rounds=N] [--seconds=S]
-// [--scenarios=iris,binary,json,rows] [--unpinned]`. Each root must hold a built dist/main.js. Every round starts
+// A/B of built trees on one core: `node --import tsx bench/ab.ts <label>=<root>[+<node flag>...] ... [--rounds=N]
+// [--seconds=S] [--scenarios=iris,binary,json,rows] [--unpinned]`. Each root must hold a built dist/main.js; node
+// flags after "+" go to that tree's service (`gc=.+--single-threaded-gc` beside `now=.` compares a flag). Every round starts
 // each tree's service pinned to core 0 (taskset, when the machine has 2+ cores; not with --unpinned: both
 // cores, as the README's figures), runs the scenarios at 64 connections from this process (pin it to another
 // core: `taskset -c 1 node ...`), and stops it. Prints medians of req/s, p99, the service's CPU time per request
@@ -21,8 +22,10 @@ const { values, positionals } = parseArgs({
   options: { rounds: { type: 'string', default: '3' }, seconds: { type: 'string', default: '5' }, scenarios: { type: 'string', default: 'iris,binary' }, unpinned: { type: 'boolean', default: false } },
 });
 const trees = positionals.map((p) => {
-  const [label, root] = p.split('=');
-  return { label: label!, root: root! };
+  const eq = p.indexOf('=');
+  const [label, spec] = [p.slice(0, eq), p.slice(eq + 1)];
+  const [root, ...flags] = spec.split('+');
+  return { label, root: root!, flags: flags.filter(Boolean) };
 });
 const rounds = Number(values.rounds);
 const seconds = Number(values.seconds);
@@ -56,10 +59,10 @@ const cpuMs = (pid: number) => {
 const peaks: Record<string, number[]> = {};
 
 for (let round = 1; round <= rounds; round++) {
-  for (const { label, root } of trees) {
+  for (const { label, root, flags } of trees) {
     const port = await freePort();
     const metricsPort = await freePort();
-    const args = [...(pin ? ['-c', '0', process.execPath] : []), `${root}/dist/main.js`];
+    const args = [...(pin ? ['-c', '0', process.execPath] : []), ...flags, `${root}/dist/main.js`];
     const child = spawn(pin ? 'taskset' : process.execPath, args, {
       env: { PATH: process.env.PATH, PORT: String(port), METRICS_PORT: String(metricsPort), GRPC_PORT: '0', HOST: '127.0.0.1', MODEL_REPOSITORY: repo.dir, DEFAULT_MODEL: 'iris', LOG_LEVEL: 'warn', SHUTDOWN_DELAY_MS: '0', NODE_ENV: 'production' },
       stdio: 'ignore',
