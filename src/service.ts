@@ -72,13 +72,7 @@ export function createService(options: ServiceOptions) {
     // one request at BODY_LIMIT, it waits.
     reserve: (name, version, bytes) => {
       if (!budget) return () => {};
-      const release = budget.reserve(bytes, largestRequest);
-      if (!release) return repositoryErrors.noMemory(name, version, bytes, Math.max(0, budget.capacity - largestRequest));
-      metrics.memoryBudget.set(budget.capacity);
-      return () => {
-        release();
-        metrics.memoryBudget.set(budget!.capacity);
-      };
+      return budget.reserve(bytes, largestRequest) ?? repositoryErrors.noMemory(name, version, bytes, Math.max(0, budget.capacity - largestRequest));
     },
   });
   const codecs = new Codecs();
@@ -106,18 +100,11 @@ export function createService(options: ServiceOptions) {
           `MEMORY_LIMIT=${mb(limit)} leaves ${mb(Math.max(0, capacity))} for requests once the models use ${mb(rss)}, but one request at BODY_LIMIT (${mb(config.BODY_LIMIT)}) may need ${mb(largest)}: raise MEMORY_LIMIT or lower BODY_LIMIT`,
         );
       }
-      metrics.memoryBudget.set(capacity);
-      budget = new MemoryBudget(capacity, (used) => metrics.memoryInFlight.set(used));
+      const sized = new MemoryBudget(capacity, (used) => metrics.memoryInFlight.set(used), (bytes) => metrics.memoryBudget.set(bytes));
+      budget = sized;
       largestRequest = largest;
-      core.limitMemory(budget);
-      const sized = budget;
-      repository.holdStartMemory((bytes) => {
-        const give = sized.held(bytes);
-        return () => {
-          give();
-          metrics.memoryBudget.set(sized.capacity);
-        };
-      });
+      core.limitMemory(sized);
+      repository.holdStartMemory((bytes) => sized.held(bytes));
       logger.info({ memoryLimit: limit, rssAfterLoad: rss, requestBudget: capacity, largestRequest: largest }, 'memory-bounded admission on');
     } else {
       logger.warn('no memory limit (MEMORY_LIMIT unset and no cgroup limit): requests in flight are not bounded by memory');

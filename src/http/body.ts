@@ -66,11 +66,7 @@ function readDeclared(req: IncomingMessage, length: number, turn?: Turn): Promis
       received += chunk.length;
       // The rest of the body is read in later turns when others wait for theirs: libuv reads up to 2 MB
       // of every readable socket per turn of the loop, and 60 large bodies at once made turns of 50 ms.
-      const wait = received < length ? turn?.() : undefined;
-      if (wait) {
-        req.pause();
-        void wait.then(() => req.resume());
-      }
+      if (received < length) pauseForTurn(req, turn);
     };
     const onEnd = () => {
       done();
@@ -90,6 +86,14 @@ function readDeclared(req: IncomingMessage, length: number, turn?: Turn): Promis
     req.once('end', onEnd);
     req.once('close', onClose);
   });
+}
+
+/** Takes a turn of main-thread work (turns.ts) before `req` is read further: paused until it comes. */
+export function pauseForTurn(req: IncomingMessage, turn?: Turn): void {
+  const wait = turn?.();
+  if (!wait) return;
+  req.pause();
+  void wait.then(() => req.resume());
 }
 
 /** raw-body's and zlib's errors as the AppError a client sees. */

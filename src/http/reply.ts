@@ -2,6 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { isRefusal, toHttpError } from '../errors.ts';
 import type { Turn } from '../inference/turns.ts';
+import { pauseForTurn } from './body.ts';
 import { apiHeaders, type RequestState } from './request-log.ts';
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
@@ -90,14 +91,8 @@ function answerThenDrain(res: ServerResponse, status: number, text: string, head
   writeHead(res, status, { ...headers, 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(text)) });
   res.write(text);
   drains.run((done) => {
-    // Dropped chunk by chunk in turns of main-thread work while requests wait for theirs (turns.ts).
-    const onData = () => {
-      const wait = drains.turn?.();
-      if (wait) {
-        req.pause();
-        void wait.then(() => req.resume());
-      }
-    };
+    // Dropped chunk by chunk in turns of main-thread work while requests wait for theirs.
+    const onData = () => pauseForTurn(req, drains.turn);
     const finish = () => {
       req.off('data', onData);
       clearTimeout(timer);

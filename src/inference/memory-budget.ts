@@ -29,10 +29,19 @@ export class MemoryBudget {
   #capacity: number;
   #used = 0;
   readonly #onChange: (used: number) => void;
+  readonly #onCapacity: (capacity: number) => void;
 
-  constructor(capacity: number, onChange: (used: number) => void = () => {}) {
+  /** `onChange` hears of every change of the bytes in flight, `onCapacity` of the capacity (at once, and as versions come and go). */
+  constructor(capacity: number, onChange: (used: number) => void = () => {}, onCapacity: (capacity: number) => void = () => {}) {
     this.#capacity = capacity;
     this.#onChange = onChange;
+    this.#onCapacity = onCapacity;
+    onCapacity(capacity);
+  }
+
+  #setCapacity(capacity: number): void {
+    this.#capacity = capacity;
+    this.#onCapacity(capacity);
   }
 
   /** Bytes that requests in flight may use together. */
@@ -51,13 +60,8 @@ export class MemoryBudget {
    */
   reserve(bytes: number, keepFree: number): (() => void) | undefined {
     if (this.#capacity - bytes < keepFree) return undefined;
-    this.#capacity -= bytes;
-    let held = true;
-    return () => {
-      if (!held) return;
-      held = false;
-      this.#capacity += bytes;
-    };
+    this.#setCapacity(this.#capacity - bytes);
+    return this.held(bytes);
   }
 
   /**
@@ -69,7 +73,7 @@ export class MemoryBudget {
     return () => {
       if (!held) return;
       held = false;
-      this.#capacity += bytes;
+      this.#setCapacity(this.#capacity + bytes);
     };
   }
 

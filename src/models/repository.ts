@@ -345,12 +345,8 @@ export class ModelRepository {
    * estimate, and a budget must not grow by memory that was never there.
    */
   holdStartMemory(hold: (bytes: number) => () => void): void {
-    for (const [model, fileBytes] of this.#loadedAtStart) if (this.#isLoaded(model)) this.#memory.set(model, hold(fileBytes));
+    for (const [model, fileBytes] of this.#loadedAtStart) this.#memory.set(model, hold(fileBytes));
     this.#loadedAtStart.clear();
-  }
-
-  #isLoaded(model: Model): boolean {
-    return this.#models.get(model.name)?.get(model.version) === model;
   }
 
   /** Takes a version out of service: new requests get 404 at once, requests holding it finish, then its session is released. */
